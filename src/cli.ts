@@ -1,0 +1,308 @@
+// Turns argv and the environment into plain options, and nothing else. commander lives only here.
+import os from "node:os";
+import { isAbsolute, join, resolve } from "node:path";
+import { Command, CommanderError, Option } from "commander";
+import { type ErrorKind, EXIT_CODE_MEANINGS, EXIT_CODES, InstallError } from "./errors.js";
+import { normalizeRequestedVersion } from "./release.js";
+import { METHODS, type Method } from "./telemetry/payload.js";
+import type { OutputMode } from "./ui.js";
+import { VERSION } from "./version.js";
+
+export interface CommonOptions {
+  home: string;
+  runmatHome: string;
+  output: OutputMode;
+  telemetryFlag: boolean;
+  method: Method;
+}
+
+export interface InstallOptions extends CommonOptions {
+  /** "v0.6.1", or null for the latest release. */
+  version: string | null;
+  dir: string;
+  modifyPath: boolean;
+  archive?: string;
+  repo: string;
+  apiUrl: string;
+  token?: string;
+  requireChecksum: boolean;
+  force: boolean;
+  dryRun: boolean;
+  timeoutMs: number;
+  smokeTimeoutMs: number;
+}
+
+export type Invocation =
+  | { command: "install"; options: InstallOptions }
+  | { command: "telemetry"; action: "status" | "enable" | "disable"; options: CommonOptions }
+  | { command: "status"; offline: boolean; options: InstallOptions }
+  | { command: "update"; check: boolean; options: InstallOptions }
+  | { command: "uninstall"; yes: boolean; purge: boolean; options: CommonOptions }
+  | { command: "exit"; code: number };
+
+const TRUTHY = new Set(["1", "true", "yes", "on"]);
+const DEFAULT_REPO = "runmat-org/runmat";
+const DEFAULT_API = "https://api.github.com";
+
+export const ENVIRONMENT_HELP: [string, string][] = [
+  ["RUNMAT_VERSION", "version to install, like the [version] argument"],
+  ["RUNMAT_INSTALL_DIR", "install directory, like --dir"],
+  ["RUNMAT_NO_MODIFY_PATH=1", "like --no-modify-path"],
+  ["RUNMAT_REPO", "like --repo"],
+  ["RUNMAT_GITHUB_API_URL", "like --github-api"],
+  ["GITHUB_TOKEN, GH_TOKEN", "GitHub token sent to the API host only (raises rate limits)"],
+  ["HTTPS_PROXY, HTTP_PROXY, NO_PROXY", "proxy settings; credentials in the URL are used"],
+  ["RUNMAT_HTTP_TIMEOUT", "seconds allowed to connect or stall before a retry, like --timeout (default 30)"],
+  ["RUNMAT_SMOKE_TIMEOUT", "seconds allowed for `runmat --version` after install (default 20)"],
+  ["RUNMAT_NO_TELEMETRY=1, RUNMAT_TELEMETRY=0, DO_NOT_TRACK=1", "turn install telemetry off"],
+  ["RUNMAT_TELEMETRY_DEBUG=1", "print telemetry payloads to stderr instead of sending them"],
+  ["RUNMAT_TELEMETRY_ENDPOINT", "where telemetry goes (default https://runmat.org/api/telemetry)"],
+  ["NO_COLOR, CI", "no colour; CI also means no spinner"],
+];
+
+function exitCodeHelp(): string {
+  const kinds = Object.keys(EXIT_CODES) as ErrorKind[];
+  const lines = [["0", "success (also: already installed, already up to date)"]];
+  for (const kind of kinds.sort((a, b) => EXIT_CODES[a] - EXIT_CODES[b])) {
+    lines.push([String(EXIT_CODES[kind]), EXIT_CODE_MEANINGS[kind]]);
+  }
+  lines.splice(lines.length - 1, 0, ["10", "`update --check` only: a newer release exists"]);
+  return lines.map(([code, meaning]) => `  ${code.padEnd(5)}${meaning}`).join("\n");
+}
+
+function helpEpilogue(): string {
+  const width = Math.max(...ENVIRONMENT_HELP.map(([name]) => name.length)) + 2;
+  const environment = ENVIRONMENT_HELP.map(([name, meaning]) => `  ${name.padEnd(width)}${meaning}`).join(
+    "\n",
+  );
+  return `
+Environment:
+${environment}
+
+Exit codes:
+${exitCodeHelp()}
+
+Examples:
+  runmat-install                      install the latest release into ~/.local/bin
+  runmat-install v0.6.1 --dir ~/bin   install a pinned version elsewhere
+  runmat-install --archive runmat-v0.6.1-linux-x86_64.tar.gz   install offline
+  runmat-install --dry-run            show what would happen, change nothing
+
+Docs: https://runmat.org/docs/install`;
+}
+
+function truthy(value: string | undefined): boolean {
+  return TRUTHY.has((value ?? "").trim().toLowerCase());
+}
+
+function expandHome(path: string, home: string): string {
+  if (path === "~") return home;
+  if (path.startsWith("~/") || path.startsWith("~\\")) return join(home, path.slice(2));
+  return path;
+}
+
+function seconds(value: string | undefined, fallback: number, name: string): number {
+  if (value === undefined || value === "") return fallback * 1000;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed <= 0) {
+    throw new InstallError(
+      "usage",
+      `${name} must be a positive number of seconds, not "${value}".`,
+      "For example: 30",
+    );
+  }
+  return Math.round(parsed * 1000);
+}
+
+export function defaultInstallDir(platform: string, home: string, env: NodeJS.ProcessEnv): string {
+  if (platform === "win32") return join(env.USERPROFILE || home, ".runmat", "bin");
+  return join(home, ".local", "bin");
+}
+
+function detectMethod(explicit: string | undefined, runningAsBinary: boolean): Method {
+  if (explicit) {
+    if (!(METHODS as readonly string[]).includes(explicit)) {
+      throw new InstallError(
+        "usage",
+        `Unknown install method "${explicit}".`,
+        `Use one of: ${METHODS.join(", ")}.`,
+      );
+    }
+    return explicit as Method;
+  }
+  return runningAsBinary ? "binary" : "npx";
+}
+
+interface RawOptions {
+  dir?: string;
+  modifyPath: boolean;
+  archive?: string;
+  repo?: string;
+  githubApi?: string;
+  requireChecksum?: boolean;
+  force?: boolean;
+  dryRun?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+  json?: boolean;
+  telemetry: boolean;
+  timeout?: string;
+  method?: string;
+}
+
+export interface CliContext {
+  env: NodeJS.ProcessEnv;
+  platform: string;
+  runningAsBinary: boolean;
+  write: (text: string) => void;
+  writeError: (text: string) => void;
+}
+
+function addInstallOptions(command: Command): Command {
+  return command
+    .option(
+      "-d, --dir <path>",
+      "where the runmat binary goes (default: ~/.local/bin; Windows: %USERPROFILE%\\.runmat\\bin)",
+    )
+    .option("--no-modify-path", "do not touch shell profiles or the registry")
+    .option("--archive <file>", "install from a local release archive, with no network")
+    .option("--repo <owner/name>", `GitHub repository to install from (default: ${DEFAULT_REPO})`)
+    .option(
+      "--github-api <url>",
+      `GitHub API base URL, for GitHub Enterprise or mirrors (default: ${DEFAULT_API})`,
+    )
+    .option("--require-checksum", "fail when the release publishes no SHA-256 for the asset")
+    .option("--force", "reinstall even when the same version is already installed")
+    .option(
+      "--dry-run",
+      "print the plan (version, asset, URL, target, PATH edits); download and write nothing",
+    )
+    .option("--timeout <seconds>", "seconds to connect or stall before a download retry (default: 30)")
+    .option("-q, --quiet", "print only errors")
+    .option("--verbose", "print debugging detail, including the cause of errors")
+    .option("--json", "print one JSON object with the result on stdout")
+    .option("--no-telemetry", "send no install telemetry for this run")
+    .addOption(new Option("--method <method>", "how the installer was started").choices(METHODS).hideHelp());
+}
+
+function toOptions(
+  raw: RawOptions,
+  versionArgument: string | undefined,
+  context: CliContext,
+): InstallOptions {
+  const { env } = context;
+  const home = os.homedir();
+  const output: OutputMode = raw.json ? "json" : raw.quiet ? "quiet" : raw.verbose ? "verbose" : "normal";
+  const repo = raw.repo ?? env.RUNMAT_REPO ?? DEFAULT_REPO;
+  if (!/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repo)) {
+    throw new InstallError(
+      "usage",
+      `"${repo}" is not a GitHub repository.`,
+      "Use owner/name, for example runmat-org/runmat.",
+    );
+  }
+  const dirInput = raw.dir ?? env.RUNMAT_INSTALL_DIR ?? defaultInstallDir(context.platform, home, env);
+  const dir = resolve(expandHome(dirInput, home));
+  const archive = raw.archive ? resolve(expandHome(raw.archive, home)) : undefined;
+  return {
+    home,
+    runmatHome: join(home, ".runmat"),
+    output,
+    telemetryFlag: raw.telemetry,
+    method: detectMethod(raw.method ?? env.RUNMAT_INSTALL_METHOD, context.runningAsBinary),
+    version: normalizeRequestedVersion(versionArgument ?? env.RUNMAT_VERSION),
+    dir: isAbsolute(dir) ? dir : resolve(dir),
+    modifyPath: raw.modifyPath && !truthy(env.RUNMAT_NO_MODIFY_PATH),
+    archive,
+    repo,
+    apiUrl: (raw.githubApi ?? env.RUNMAT_GITHUB_API_URL ?? DEFAULT_API).replace(/\/+$/, ""),
+    token: env.GITHUB_TOKEN || env.GH_TOKEN || undefined,
+    requireChecksum: Boolean(raw.requireChecksum),
+    force: Boolean(raw.force),
+    dryRun: Boolean(raw.dryRun),
+    timeoutMs: seconds(raw.timeout ?? env.RUNMAT_HTTP_TIMEOUT, 30, "--timeout"),
+    smokeTimeoutMs: seconds(env.RUNMAT_SMOKE_TIMEOUT, 20, "RUNMAT_SMOKE_TIMEOUT"),
+  };
+}
+
+export async function parseCommandLine(argv: string[], context: CliContext): Promise<Invocation> {
+  let invocation: Invocation | null = null;
+  const program = addInstallOptions(new Command("runmat-install"))
+    .description("Install RunMat, the fast MATLAB-compatible runtime, from its GitHub releases.")
+    .argument("[version]", 'version to install: "latest" (default), v0.6.1 or 0.6.1')
+    .version(VERSION, "-V, --version", "print the installer's version")
+    .helpOption("-h, --help", "show this help")
+    .showHelpAfterError("(run runmat-install --help for usage)")
+    .addHelpText("after", helpEpilogue())
+    .configureOutput({ writeOut: context.write, writeErr: context.writeError })
+    .exitOverride()
+    .action((version: string | undefined, raw: RawOptions) => {
+      invocation = { command: "install", options: toOptions(raw, version, context) };
+    });
+
+  program
+    .command("telemetry")
+    .description("show or change the install telemetry setting")
+    .argument("<action>", "status, enable or disable")
+    .action((action: string) => {
+      if (action !== "status" && action !== "enable" && action !== "disable") {
+        throw new InstallError(
+          "usage",
+          `Unknown telemetry action "${action}".`,
+          "Use: telemetry status|enable|disable",
+        );
+      }
+      invocation = { command: "telemetry", action, options: toOptions(program.opts(), undefined, context) };
+    });
+
+  addInstallOptions(
+    program.command("status").description("show the installed version, PATH and telemetry state"),
+  )
+    .option("--offline", "do not look up the latest release")
+    .action((raw: RawOptions & { offline?: boolean }) => {
+      invocation = {
+        command: "status",
+        offline: Boolean(raw.offline),
+        options: toOptions(raw, undefined, context),
+      };
+    });
+
+  addInstallOptions(program.command("update").description("install the latest release if it is newer"))
+    .option("--check", "only check: exit 0 when up to date, 10 when an update exists")
+    .action((raw: RawOptions & { check?: boolean }) => {
+      invocation = {
+        command: "update",
+        check: Boolean(raw.check),
+        options: toOptions(raw, undefined, context),
+      };
+    });
+
+  program
+    .command("uninstall")
+    .description("remove exactly what the install receipt lists")
+    .option("-y, --yes", "do not ask for confirmation")
+    .option("--purge", "also remove the telemetry id and setting")
+    .option("-q, --quiet", "print only errors")
+    .option("--json", "print one JSON object with the result on stdout")
+    .action((raw: RawOptions & { yes?: boolean; purge?: boolean }) => {
+      invocation = {
+        command: "uninstall",
+        yes: Boolean(raw.yes),
+        purge: Boolean(raw.purge),
+        options: toOptions({ ...raw, modifyPath: true, telemetry: true }, undefined, context),
+      };
+    });
+
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      const helpOrVersion = ["commander.helpDisplayed", "commander.version", "commander.help"].includes(
+        error.code,
+      );
+      return { command: "exit", code: helpOrVersion ? 0 : EXIT_CODES.usage };
+    }
+    throw error;
+  }
+  return invocation ?? { command: "exit", code: 0 };
+}

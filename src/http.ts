@@ -1,0 +1,227 @@
+// Every network request the installer makes goes through here: the proxy-aware undici
+// dispatcher, the URL policy (HTTPS unless loopback), token scoping, redirects, timeouts and retries.
+import type { Dispatcher } from "undici";
+import { InstallError, isAbortError } from "./errors.js";
+import { VERSION } from "./version.js";
+
+export interface HttpSettings {
+  /** Origin of the GitHub API; the only origin that ever sees the token. */
+  apiOrigin: string;
+  token?: string;
+  /** Bounds connecting, waiting for headers, and any stall between body chunks. */
+  timeoutMs: number;
+  signal: AbortSignal;
+  /** Writes diagnostics for --verbose; never receives the token. */
+  debug: (message: string) => void;
+}
+
+export interface HttpClient {
+  settings: HttpSettings;
+  dispatcher: Dispatcher;
+}
+
+export interface OpenResponse {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Dispatcher.ResponseData["body"];
+  url: URL;
+}
+
+const MAX_REDIRECTS = 10;
+const RETRY_DELAYS_MS = [250, 750, 1500];
+export const MAX_ATTEMPTS = RETRY_DELAYS_MS.length + 1;
+
+export class HttpStatusError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly url: URL,
+    readonly headers: OpenResponse["headers"],
+  ) {
+    super(`HTTP ${statusCode} from ${url.host}`);
+  }
+}
+
+export async function createHttpClient(settings: HttpSettings): Promise<HttpClient> {
+  // Loaded lazily so that --help and --dry-run of usage errors do not pay for undici.
+  const { EnvHttpProxyAgent } = await import("undici");
+  const dispatcher = new EnvHttpProxyAgent({
+    connect: { timeout: settings.timeoutMs },
+    headersTimeout: settings.timeoutMs,
+    bodyTimeout: settings.timeoutMs,
+  });
+  return { settings, dispatcher };
+}
+
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, "");
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** Users get HTTPS; plain HTTP is allowed only to loopback, which is what the tests use. */
+export function checkUrlAllowed(raw: string | URL, what: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new InstallError("usage", `${what} is not a valid URL: ${String(raw)}`, "Use a full https:// URL.");
+  }
+  if (url.protocol === "https:") return url;
+  if (url.protocol === "http:" && isLoopbackHost(url.hostname)) return url;
+  throw new InstallError(
+    "usage",
+    `Refusing ${what} over ${url.protocol.replace(":", "")}: ${url.origin}`,
+    "Only https:// URLs are accepted (plain http:// only for 127.0.0.1/localhost).",
+  );
+}
+
+/** Opens a GET, following redirects by hand so that the token never leaves the API origin. */
+export async function openUrl(
+  client: HttpClient,
+  startUrl: URL,
+  extraHeaders: Record<string, string> = {},
+): Promise<OpenResponse> {
+  const { settings, dispatcher } = client;
+  const { request } = await import("undici");
+  let url = checkUrlAllowed(startUrl, "download");
+  for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+    const headers: Record<string, string> = { "user-agent": `runmat-install/${VERSION}`, ...extraHeaders };
+    if (settings.token && url.origin === settings.apiOrigin)
+      headers.authorization = `Bearer ${settings.token}`;
+    settings.debug(`GET ${url.href}${headers.authorization ? " (with token)" : ""}`);
+    const response = await request(url, { method: "GET", headers, dispatcher, signal: settings.signal });
+    const location = response.headers.location;
+    if (response.statusCode >= 300 && response.statusCode < 400 && typeof location === "string") {
+      await response.body.dump();
+      const next = new URL(location, url);
+      if (url.protocol === "https:" && next.protocol !== "https:") {
+        throw new InstallError(
+          "network",
+          `Refusing a redirect from HTTPS down to ${next.protocol} (${next.origin}).`,
+          "The server or a proxy is downgrading the connection; check your network.",
+        );
+      }
+      url = checkUrlAllowed(next, "redirect");
+      continue;
+    }
+    return { statusCode: response.statusCode, headers: response.headers, body: response.body, url };
+  }
+  throw new InstallError(
+    "network",
+    `Too many redirects (more than ${MAX_REDIRECTS}) starting at ${startUrl.href}.`,
+    "The server is misconfigured (a redirect loop); try again later or use --github-api with a mirror.",
+  );
+}
+
+function isTransient(error: unknown): boolean {
+  if (error instanceof HttpStatusError) return error.statusCode >= 500 || error.statusCode === 408;
+  if (error instanceof InstallError || isAbortError(error)) return false;
+  return true;
+}
+
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Runs `attempt` until it succeeds, a permanent error occurs, or MAX_ATTEMPTS are spent. */
+export async function withRetries<T>(
+  client: HttpClient,
+  what: string,
+  attempt: (attemptNumber: number) => Promise<T>,
+): Promise<T> {
+  let lastError: unknown;
+  for (let n = 0; n < MAX_ATTEMPTS; n++) {
+    try {
+      return await attempt(n);
+    } catch (error) {
+      if (client.settings.signal.aborted) throw client.settings.signal.reason ?? error;
+      if (!isTransient(error)) throw error;
+      lastError = error;
+      if (n < RETRY_DELAYS_MS.length) {
+        client.settings.debug(`${what}: ${describeNetworkError(error)}; retrying`);
+        await sleep(RETRY_DELAYS_MS[n], client.settings.signal);
+      }
+    }
+  }
+  if (lastError instanceof HttpStatusError) {
+    throw new InstallError(
+      "network",
+      `${what} failed: the server answered HTTP ${lastError.statusCode} ${MAX_ATTEMPTS} times.`,
+      "The server is having trouble; try again in a few minutes.",
+      { cause: lastError },
+    );
+  }
+  throw new InstallError(
+    "network",
+    `${what} failed after ${MAX_ATTEMPTS} attempts: ${describeNetworkError(lastError)}.`,
+    "Check your network connection and proxy settings (HTTPS_PROXY, NO_PROXY), then run the installer again.",
+    { cause: lastError },
+  );
+}
+
+export function describeNetworkError(error: unknown): string {
+  const err = error as (Error & { code?: string; cause?: { code?: string } }) | undefined;
+  const code = err?.code ?? err?.cause?.code;
+  switch (code) {
+    case "ECONNREFUSED":
+      return "connection refused";
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return "host name not found (DNS)";
+    case "ECONNRESET":
+    case "UND_ERR_SOCKET":
+      return "connection reset";
+    case "UND_ERR_CONNECT_TIMEOUT":
+      return "connect timed out";
+    case "UND_ERR_HEADERS_TIMEOUT":
+    case "UND_ERR_BODY_TIMEOUT":
+      return "server stalled (timed out)";
+    default:
+      return err?.message ?? String(error);
+  }
+}
+
+/** Turns a 401/403/429 into the message every GitHub API user needs, naming the token variables. */
+export function rateLimitOrAuthError(error: HttpStatusError): InstallError | null {
+  const { statusCode, headers } = error;
+  if (statusCode === 429 || (statusCode === 403 && headers["x-ratelimit-remaining"] === "0")) {
+    const reset = Number(headers["x-ratelimit-reset"]);
+    const when =
+      Number.isFinite(reset) && reset > 0 ? ` It resets at ${new Date(reset * 1000).toISOString()}.` : "";
+    return new InstallError(
+      "network",
+      `GitHub API rate limit exceeded (HTTP ${statusCode}).${when}`,
+      "Set GITHUB_TOKEN or GH_TOKEN to a GitHub token to raise the limit, or wait and retry.",
+    );
+  }
+  if (statusCode === 401 || statusCode === 403) {
+    return new InstallError(
+      "network",
+      `GitHub API refused the request (HTTP ${statusCode}).`,
+      "If GITHUB_TOKEN or GH_TOKEN is set, check that it is valid; for rate limits, set one of them.",
+    );
+  }
+  return null;
+}
+
+/** GETs a small JSON or text document with retries. Non-2xx statuses surface as HttpStatusError. */
+export async function fetchText(client: HttpClient, url: URL, what: string, accept: string): Promise<string> {
+  return withRetries(client, what, async () => {
+    const response = await openUrl(client, url, { accept });
+    if (response.statusCode < 200 || response.statusCode >= 300) {
+      await response.body.dump();
+      throw new HttpStatusError(response.statusCode, response.url, response.headers);
+    }
+    return response.body.text();
+  });
+}

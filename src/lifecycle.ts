@@ -1,0 +1,231 @@
+// status, update and uninstall: everything they know comes from the install receipt,
+// so they never guess what to touch.
+import { existsSync } from "node:fs";
+import { readdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
+import { basename, delimiter, join, relative, resolve } from "node:path";
+import { createInterface } from "node:readline/promises";
+import { isSharedLibrary } from "./archive-policy.js";
+import type { CommonOptions, InstallOptions } from "./cli.js";
+import { EXIT_UPDATE_AVAILABLE, InstallError } from "./errors.js";
+import { fetchRelease } from "./github.js";
+import { createHttpClient } from "./http.js";
+import { removeLine } from "./path-plan.js";
+import { type PathEdit, type Receipt, readReceipt, receiptPath } from "./receipt.js";
+import { compareVersions } from "./release.js";
+import { runInstall } from "./run-install.js";
+import { idPath } from "./telemetry/id.js";
+import { resolveConsent, settingsPath } from "./telemetry/settings.js";
+import { Ui } from "./ui.js";
+import { removeFromWindowsPath } from "./windows-path.js";
+
+function manualRemovalHint(options: CommonOptions): string {
+  return `Remove it by hand: delete the runmat binary from its directory (default ~/.local/bin), ${options.runmatHome}, and the line ending in "# added by runmat-install" from your shell profiles.`;
+}
+
+async function loadReceipt(options: CommonOptions): Promise<Receipt> {
+  const read = await readReceipt(options.runmatHome);
+  if (read.state === "ok") return read.receipt;
+  throw new InstallError(
+    "filesystem",
+    read.state === "missing"
+      ? `No install receipt at ${receiptPath(options.runmatHome)}: RunMat was not installed by runmat-install.`
+      : `The install receipt ${receiptPath(options.runmatHome)} is unreadable (${read.reason}).`,
+    manualRemovalHint(options),
+  );
+}
+
+async function latestTag(options: InstallOptions, signal: AbortSignal, ui: Ui): Promise<string> {
+  const http = await createHttpClient({
+    apiOrigin: new URL(options.apiUrl).origin,
+    token: options.token,
+    timeoutMs: options.timeoutMs,
+    signal,
+    debug: (m) => ui.debug(m),
+  });
+  try {
+    return (await fetchRelease(http, options.apiUrl, options.repo, null)).tag_name;
+  } finally {
+    await http.dispatcher.close().catch(() => {});
+  }
+}
+
+async function editIsInPlace(edit: PathEdit): Promise<boolean> {
+  if (edit.kind === "registry") return true; // reported as recorded; reading the registry needs Windows
+  if (edit.kind === "file") return existsSync(edit.path);
+  const content = await readFile(edit.path, "utf8").catch(() => "");
+  return content.split(/\r?\n/).includes(edit.line);
+}
+
+function findOnPath(name: string, env: NodeJS.ProcessEnv): string | null {
+  for (const entry of (env.PATH ?? env.Path ?? "").split(delimiter)) {
+    if (entry && existsSync(join(entry, name))) return join(entry, name);
+  }
+  return null;
+}
+
+export async function runStatus(
+  options: InstallOptions,
+  offline: boolean,
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
+  const ui = new Ui(options.output, env);
+  const read = await readReceipt(options.runmatHome);
+  const receipt = read.state === "ok" ? read.receipt : null;
+  const binary = receipt?.files[0] ?? null;
+  const onPath = binary ? findOnPath(basename(binary), env) : null;
+  const latest = offline
+    ? null
+    : await latestTag(options, new AbortController().signal, ui).catch(() => null);
+  const edits = receipt
+    ? await Promise.all(receipt.pathEdits.map(async (edit) => ({ edit, inPlace: await editIsInPlace(edit) })))
+    : [];
+  const consent = await resolveConsent(env, options);
+  const status = {
+    installed: receipt !== null,
+    version: receipt?.version ?? null,
+    path: binary,
+    onPath: onPath !== null && binary !== null && resolve(onPath) === resolve(binary),
+    shadowedBy: onPath && binary && resolve(onPath) !== resolve(binary) ? onPath : null,
+    latest,
+    updateAvailable: Boolean(receipt && latest && compareVersions(latest, receipt.version) > 0),
+    pathEdits: edits.map(({ edit, inPlace }) => ({ ...edit, inPlace })),
+    telemetry: { enabled: consent.enabled, reason: consent.reason },
+    receipt: read.state === "corrupt" ? `corrupt: ${read.reason}` : read.state,
+  };
+  if (ui.mode === "json") {
+    ui.json(status);
+    return 0;
+  }
+  const lines = receipt
+    ? [
+        `RunMat ${receipt.version} at ${binary}`,
+        status.onPath
+          ? "runmat on PATH: yes"
+          : `runmat on PATH: ${status.shadowedBy ? `no, shadowed by ${status.shadowedBy}` : "no (open a new shell?)"}`,
+      ]
+    : [`RunMat is not installed by runmat-install (receipt: ${status.receipt}).`];
+  if (!offline)
+    lines.push(
+      `latest release: ${latest ?? "unknown (offline?)"}${status.updateAvailable ? " (update available: runmat-install update)" : ""}`,
+    );
+  for (const { edit, inPlace } of edits) {
+    const where = edit.kind === "registry" ? `${edit.key}\\${edit.name}` : edit.path;
+    lines.push(`PATH edit ${where}: ${inPlace ? "in place" : "missing"}`);
+  }
+  lines.push(`telemetry: ${consent.reason}`);
+  ui.result(lines.join("\n"));
+  return 0;
+}
+
+export async function runUpdate(
+  options: InstallOptions,
+  check: boolean,
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
+  const ui = new Ui(options.output, env);
+  const receipt = await loadReceipt(options);
+  const latest = await latestTag(options, new AbortController().signal, ui);
+  if (compareVersions(latest, receipt.version) <= 0) {
+    ui.result(`RunMat ${receipt.version} is already up to date.`);
+    return 0;
+  }
+  if (check) {
+    ui.result(`Update available: ${receipt.version} → ${latest}`);
+    return EXIT_UPDATE_AVAILABLE;
+  }
+  return runInstall({ ...options, version: latest, dir: receipt.dir, modifyPath: receipt.modifyPath }, env);
+}
+
+/** Every path the receipt asks us to delete must be one this installer could have written. */
+export function checkReceiptIsOurs(receipt: Receipt, runmatHome: string): string | null {
+  const inside = (parent: string, child: string) => {
+    const rel = relative(parent, child);
+    return rel !== "" && !rel.startsWith("..") && !rel.includes("/") && !rel.includes("\\");
+  };
+  for (const file of receipt.files) {
+    const name = basename(file);
+    if (
+      !inside(receipt.dir, file) ||
+      !(name === "runmat" || name === "runmat.exe" || isSharedLibrary(name))
+    ) {
+      return `it lists ${file}, which is not a RunMat file inside ${receipt.dir}`;
+    }
+  }
+  const ownFiles = new Set([join(runmatHome, "env"), join(runmatHome, "env.fish")]);
+  for (const edit of receipt.pathEdits) {
+    if (
+      edit.kind === "file" &&
+      !ownFiles.has(edit.path) &&
+      !edit.path.endsWith("/fish/conf.d/runmat.env.fish")
+    ) {
+      return `it lists ${edit.path}, which runmat-install never writes`;
+    }
+    if (edit.kind === "line" && !edit.line.includes("runmat-install") && edit.line !== receipt.dir) {
+      return `it asks to remove a line it did not add from ${edit.path}`;
+    }
+  }
+  return null;
+}
+
+async function confirm(question: string): Promise<boolean> {
+  const prompt = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await prompt.question(`${question} [y/N] `)).trim());
+  } finally {
+    prompt.close();
+  }
+}
+
+export async function runUninstall(
+  options: CommonOptions,
+  yes: boolean,
+  purge: boolean,
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
+  const ui = new Ui(options.output, env);
+  const receipt = await loadReceipt(options);
+  const problem = checkReceiptIsOurs(receipt, options.runmatHome);
+  if (problem) {
+    throw new InstallError(
+      "filesystem",
+      `Refusing to uninstall: the receipt ${receiptPath(options.runmatHome)} looks tampered with (${problem}).`,
+      manualRemovalHint(options),
+    );
+  }
+  if (
+    !yes &&
+    process.stdin.isTTY &&
+    !(await confirm(`Remove RunMat ${receipt.version} from ${receipt.dir}?`))
+  ) {
+    ui.result("Nothing removed.");
+    return 0;
+  }
+  for (const file of receipt.files) await rm(file, { force: true });
+  for (const edit of receipt.pathEdits) {
+    if (edit.kind === "file") await rm(edit.path, { force: true });
+    else if (edit.kind === "registry") await removeFromWindowsPath(edit.entry);
+    else {
+      const content = await readFile(edit.path, "utf8").catch(() => null);
+      if (content === null) continue;
+      const updated = removeLine(content, edit.line);
+      if (updated === "" && edit.createdFile) await rm(edit.path, { force: true });
+      // writeFile follows a symlinked dotfile instead of replacing the link.
+      else if (updated !== content) await writeFile(edit.path, updated);
+    }
+  }
+  await rm(receiptPath(options.runmatHome), { force: true });
+  if (purge) {
+    await rm(idPath(options.runmatHome), { force: true });
+    await rm(settingsPath(options.runmatHome), { force: true });
+  }
+  // Deepest first, and only when empty: never a directory that holds something else.
+  const candidates = [...receipt.createdDirs, options.runmatHome].sort((a, b) => b.length - a.length);
+  for (const directory of candidates) {
+    if ((await readdir(directory).catch(() => ["?"])).length === 0) await rmdir(directory).catch(() => {});
+  }
+  ui.result(
+    `Removed RunMat ${receipt.version} from ${receipt.dir}${purge ? " and purged telemetry data" : ""}.`,
+  );
+  if (ui.mode === "json") ui.json({ ok: true, removed: receipt.files, pathEdits: receipt.pathEdits });
+  return 0;
+}

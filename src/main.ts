@@ -1,0 +1,93 @@
+// Entry point: parses the command line and runs one command, returning its exit code.
+import { type CliContext, type CommonOptions, parseCommandLine } from "./cli.js";
+import { toInstallError } from "./errors.js";
+import { runStatus, runUninstall, runUpdate } from "./lifecycle.js";
+import { reportFailure, runInstall, telemetryEndpoint } from "./run-install.js";
+import { consentFromEnvironment } from "./telemetry/consent.js";
+import { idPath } from "./telemetry/id.js";
+import {
+  persistDisabled,
+  removePersistedSetting,
+  resolveConsent,
+  settingsPath,
+} from "./telemetry/settings.js";
+import { Ui } from "./ui.js";
+
+async function runningAsBinary(): Promise<boolean> {
+  try {
+    const sea = await import("node:sea");
+    return sea.isSea();
+  } catch {
+    return false;
+  }
+}
+
+async function runTelemetryCommand(
+  action: "status" | "enable" | "disable",
+  options: CommonOptions,
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
+  const ui = new Ui(options.output === "quiet" ? "normal" : options.output, env);
+  if (action === "disable") {
+    await persistDisabled(options.runmatHome);
+    ui.result(
+      `Telemetry disabled. Saved in ${settingsPath(options.runmatHome)}; ${idPath(options.runmatHome)} deleted.`,
+    );
+    return 0;
+  }
+  if (action === "enable") {
+    await removePersistedSetting(options.runmatHome);
+    const stillOff = consentFromEnvironment(env, options.telemetryFlag);
+    ui.result(
+      stillOff
+        ? `Persisted setting removed, but telemetry is still ${stillOff.reason}.`
+        : "Telemetry enabled (the default): install events will be sent.",
+    );
+    return 0;
+  }
+  const consent = await resolveConsent(env, options);
+  const status = {
+    enabled: consent.enabled,
+    reason: consent.reason,
+    endpoint: telemetryEndpoint(env),
+    idPath: idPath(options.runmatHome),
+  };
+  if (ui.mode === "json") ui.json(status);
+  else ui.result(`${consent.reason}\nendpoint: ${status.endpoint}\nid file:  ${status.idPath}`);
+  return 0;
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const context: CliContext = {
+    env,
+    platform: process.platform,
+    runningAsBinary: await runningAsBinary(),
+    write: (text) => process.stdout.write(text),
+    writeError: (text) => process.stderr.write(text),
+  };
+  let invocation: Awaited<ReturnType<typeof parseCommandLine>>;
+  try {
+    invocation = await parseCommandLine(argv, context);
+  } catch (error) {
+    return reportFailure(new Ui("normal", env), toInstallError(error));
+  }
+  try {
+    switch (invocation.command) {
+      case "exit":
+        return invocation.code;
+      case "install":
+        return await runInstall(invocation.options, env);
+      case "telemetry":
+        return await runTelemetryCommand(invocation.action, invocation.options, env);
+      case "status":
+        return await runStatus(invocation.options, invocation.offline, env);
+      case "update":
+        return await runUpdate(invocation.options, invocation.check, env);
+      case "uninstall":
+        return await runUninstall(invocation.options, invocation.yes, invocation.purge, env);
+    }
+  } catch (error) {
+    const output = "options" in invocation ? invocation.options.output : "normal";
+    return reportFailure(new Ui(output, env), toInstallError(error));
+  }
+}

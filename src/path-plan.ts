@@ -1,0 +1,137 @@
+// Pure decisions about PATH: which shell files get which lines, and how a Windows Path value
+// changes. The effectful halves are shell-path.ts and windows-path.ts.
+import { posix, win32 } from "node:path";
+
+export const PROFILE_MARKER = "# added by runmat-install";
+
+export interface UnixShellContext {
+  home: string;
+  /** Absolute install directory. */
+  directory: string;
+  zdotdir?: string;
+  xdgConfigHome?: string;
+  /** $SHELL, used to decide whether zsh or fish needs a file that does not exist yet. */
+  shell?: string;
+  /** Which candidate files exist already. */
+  exists: (path: string) => boolean;
+}
+
+export interface UnixPathPlan {
+  envFile: { path: string; content: string };
+  envFishFile: { path: string; content: string };
+  fishConfFile?: { path: string; content: string };
+  /** Shell startup files that should carry `sourceLine`. */
+  profiles: string[];
+  sourceLine: string;
+}
+
+/** Double-quotes a value for sh or fish, escaping what those quotes would expand. */
+export function doubleQuote(value: string): string {
+  return `"${value.replace(/[\\"$`]/g, (c) => `\\${c}`)}"`;
+}
+
+/** "$HOME/..." when the path is under home, so the line survives a renamed home directory. */
+function homeRelative(path: string, home: string): string {
+  if (path.startsWith(`${home}/`))
+    return `"$HOME/${path.slice(home.length + 1).replace(/[\\"$`]/g, (c) => `\\${c}`)}"`;
+  return doubleQuote(path);
+}
+
+export function planUnixPath(context: UnixShellContext): UnixPathPlan {
+  const { home, directory } = context;
+  const runmatHome = posix.join(home, ".runmat");
+  const envPath = posix.join(runmatHome, "env");
+  const envFishPath = posix.join(runmatHome, "env.fish");
+  const quotedDir = doubleQuote(directory);
+  const envContent = [
+    "#!/bin/sh",
+    `${PROFILE_MARKER}: puts RunMat on PATH. \`runmat-install uninstall\` removes it.`,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell syntax, not a template
+    'case ":${PATH}:" in',
+    `  *:${quotedDir}:*) ;;`,
+    `  *) export PATH=${quotedDir}":$PATH" ;;`,
+    "esac",
+    "",
+  ].join("\n");
+  const envFishContent = [
+    `${PROFILE_MARKER}: puts RunMat on PATH.`,
+    `if not contains -- ${quotedDir} $PATH`,
+    `    set -gx PATH ${quotedDir} $PATH`,
+    "end",
+    "",
+  ].join("\n");
+
+  const zshrc = posix.join(context.zdotdir || home, ".zshrc");
+  const candidates = [".profile", ".bashrc", ".bash_profile"].map((name) => posix.join(home, name));
+  candidates.push(zshrc);
+  const profiles = candidates.filter((file) => context.exists(file));
+  const shellName = posix.basename(context.shell ?? "");
+  // zsh reads neither .profile nor .bashrc, so a zsh user with no .zshrc gets one.
+  if (shellName === "zsh" && !profiles.includes(zshrc)) profiles.push(zshrc);
+  // Never create .bash_profile: it would stop bash from reading an existing .profile.
+  if (profiles.length === 0) profiles.push(posix.join(home, ".profile"));
+
+  const fishConfigDir = posix.join(context.xdgConfigHome || posix.join(home, ".config"), "fish");
+  const wantsFish = shellName === "fish" || context.exists(fishConfigDir);
+  return {
+    envFile: { path: envPath, content: envContent },
+    envFishFile: { path: envFishPath, content: envFishContent },
+    fishConfFile: wantsFish
+      ? {
+          path: posix.join(fishConfigDir, "conf.d", "runmat.env.fish"),
+          content: `${PROFILE_MARKER}\nsource ${homeRelative(envFishPath, home)}\n`,
+        }
+      : undefined,
+    profiles,
+    sourceLine: `. ${homeRelative(envPath, home)} ${PROFILE_MARKER}`,
+  };
+}
+
+/** The file with `line` appended, keeping its line endings; null when the line is already there. */
+export function appendLine(content: string, line: string): string | null {
+  const lines = content.split("\n").map((l) => l.replace(/\r$/, ""));
+  if (lines.includes(line)) return null;
+  const eol = content.includes("\r\n") ? "\r\n" : "\n";
+  const separator = content === "" || content.endsWith("\n") ? "" : eol;
+  return `${content}${separator}${line}${eol}`;
+}
+
+/** The file without any line equal to `line`; every other byte is kept. */
+export function removeLine(content: string, line: string): string {
+  return content
+    .split(/(?<=\n)/)
+    .filter((l) => l.replace(/\r?\n$/, "") !== line)
+    .join("");
+}
+
+function sameWindowsDirectory(a: string, b: string, expand: (s: string) => string): boolean {
+  const normalise = (p: string) => win32.normalize(expand(p)).replace(/\\+$/, "").toLowerCase();
+  return normalise(a) === normalise(b);
+}
+
+export function expandWindowsVariables(value: string, env: Record<string, string | undefined>): string {
+  const lookup = new Map(Object.entries(env).map(([k, v]) => [k.toLowerCase(), v]));
+  return value.replace(/%([^%]+)%/g, (whole, name: string) => lookup.get(name.toLowerCase()) ?? whole);
+}
+
+/** The user Path with `directory` first, or null when an entry already names it. */
+export function prependWindowsPath(
+  current: string,
+  directory: string,
+  expand: (s: string) => string = (s) => s,
+): string | null {
+  const entries = current.split(";").filter((entry) => entry !== "");
+  if (entries.some((entry) => sameWindowsDirectory(entry, directory, expand))) return null;
+  return [directory, ...entries].join(";");
+}
+
+export function removeWindowsPath(
+  current: string,
+  directory: string,
+  expand: (s: string) => string = (s) => s,
+) {
+  return current
+    .split(";")
+    .filter((entry) => entry !== "" && !sameWindowsDirectory(entry, directory, expand))
+    .join(";");
+}

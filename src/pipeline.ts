@@ -1,0 +1,445 @@
+// The install, top to bottom: detect → resolve → download → verify → extract → place →
+// smoke-test → PATH → receipt. Each step takes the previous one's plain result. Errors
+// propagate to main.ts, the single place that reports them and sends install_failed.
+import { existsSync } from "node:fs";
+import { access, constants, mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat } from "node:fs/promises";
+import { basename, delimiter, dirname, join, relative } from "node:path";
+import { archiveKindOf, extractArchive, locateRelease } from "./archive.js";
+import type { InstallOptions } from "./cli.js";
+import { downloadToFile } from "./download.js";
+import { InstallError } from "./errors.js";
+import { fetchChecksumFile, fetchRelease } from "./github.js";
+import { createHttpClient, type HttpClient } from "./http.js";
+import { acquireLock, placeFiles } from "./place.js";
+import { describeHost, type PlatformProbes, resolveTarget, type Target } from "./platform.js";
+import { mergePathEdits, type PathEdit, type Receipt, readReceipt, writeReceipt } from "./receipt.js";
+import {
+  findChecksumAsset,
+  parseChecksumList,
+  parseDigest,
+  type ReleaseAsset,
+  selectAsset,
+  tagFromArchiveName,
+  versionOfTag,
+} from "./release.js";
+import { addToUnixPath, directoriesBetween, type PathOutcome } from "./shell-path.js";
+import { smokeTest } from "./smoke.js";
+import type { Telemetry } from "./telemetry/client.js";
+import type { Ui } from "./ui.js";
+import { VERSION } from "./version.js";
+import { addToWindowsPath } from "./windows-path.js";
+
+export interface InstallDeps {
+  probes: PlatformProbes;
+  ui: Ui;
+  telemetry: Telemetry;
+  signal: AbortSignal;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface InstallResult {
+  ok: true;
+  version: string;
+  platform: string;
+  path: string;
+  files: string[];
+  pathEdits: PathEdit[];
+  alreadyInstalled: boolean;
+  dryRun: boolean;
+}
+
+/** Where the archive comes from and what it must hash to. */
+interface Source {
+  tag: string | null;
+  platform: string;
+  assetName: string;
+  /** A URL to download, or a local file for --archive. */
+  location: { url: URL; size?: number } | { file: string };
+  sha256: string | null;
+}
+
+export async function install(options: InstallOptions, deps: InstallDeps): Promise<InstallResult> {
+  const { ui, telemetry, signal } = deps;
+  Object.assign(telemetry.facts, describeHost(deps.probes));
+  const target = resolveTarget(deps.probes);
+  telemetry.facts.platform = target.platform;
+  await checkWritableLocations(options);
+
+  const http = options.archive ? null : await createHttpClient(httpSettings(options, deps));
+  try {
+    const source = http
+      ? await resolveFromRelease(options, target, http, ui)
+      : await resolveFromArchive(options, target, ui);
+    telemetry.facts.release = source.tag ?? "unknown";
+    telemetry.facts.platform = source.platform;
+    telemetry.start();
+
+    const binaryPath = join(options.dir, target.binaryName);
+    const previous = await readReceipt(options.runmatHome);
+    const sameInstall =
+      previous.state === "ok" &&
+      source.tag !== null &&
+      previous.receipt.version === source.tag &&
+      previous.receipt.dir === options.dir &&
+      existsSync(binaryPath);
+
+    if (options.dryRun) return await describePlan(options, target, source, binaryPath, deps);
+
+    if (sameInstall && !options.force) {
+      ui.info(`RunMat ${source.tag} is already installed in ${options.dir} (use --force to reinstall).`);
+      const edits = await addToPath(options, target, deps, false);
+      const receipt = {
+        ...previous.receipt,
+        pathEdits: mergePathEdits(previous.receipt.pathEdits, edits.edits),
+      };
+      if (edits.changed.length > 0) await writeReceipt(options.runmatHome, receipt);
+      reportPath(options, target, edits, ui);
+      return result(receipt, binaryPath, true, false);
+    }
+
+    const createdDir = await mkdir(options.dir, { recursive: true });
+    const staging = await mkdtemp(join(dirname(options.dir), ".runmat-install-"));
+    let committed = false;
+    try {
+      const archive = "file" in source.location ? source.location.file : join(staging, source.assetName);
+      if ("url" in source.location) {
+        const progress = await ui.progress(`Downloading ${source.assetName}`);
+        try {
+          const { sha256 } = await downloadToFile(
+            http!,
+            source.location.url,
+            archive,
+            source.location.size,
+            (r, t) => progress.update(r, t),
+          );
+          progress.done();
+          verifyChecksum(source, sha256);
+        } catch (error) {
+          progress.fail();
+          throw error;
+        }
+      } else if (source.sha256) {
+        verifyChecksum(source, await hashFile(archive));
+      }
+
+      const unpacked = join(staging, "unpacked");
+      await mkdir(unpacked);
+      ui.info(`Unpacking ${source.assetName}...`);
+      await extractArchive(archive, archiveKindOf(source.assetName)!, unpacked, signal);
+      const release = await locateRelease(unpacked, target.binaryName);
+      signal.throwIfAborted();
+
+      const unlock = await acquireLock(options.dir, signal);
+      try {
+        const placement = await placeFiles(release.directory, release.files, options.dir);
+        let version: string;
+        try {
+          const smoke = await smokeTest(
+            binaryPath,
+            source.tag ? versionOfTag(source.tag) : null,
+            options.smokeTimeoutMs,
+          );
+          version = source.tag ?? versionFromOutput(smoke.output);
+          signal.throwIfAborted();
+        } catch (error) {
+          await placement.rollback();
+          throw error;
+        }
+        // From here on the new install is kept: PATH edits and the receipt run to the end
+        // even if a signal arrives (main.ts only aborts; nothing below watches the signal).
+        await placement.commit();
+        committed = true;
+        const edits = await addToPath(options, target, deps, false);
+        const earlier =
+          previous.state === "ok" && previous.receipt.dir === options.dir ? previous.receipt.pathEdits : [];
+        const receipt: Receipt = {
+          schema: 1,
+          installer: VERSION,
+          version,
+          platform: source.platform,
+          dir: options.dir,
+          files: placement.targets,
+          pathEdits: mergePathEdits(earlier, edits.edits),
+          modifyPath: options.modifyPath,
+          createdDirs: [
+            ...(previous.state === "ok" && previous.receipt.dir === options.dir
+              ? previous.receipt.createdDirs
+              : []),
+            ...(createdDir ? directoriesBetween(createdDir, options.dir) : []),
+            ...edits.createdDirs,
+          ],
+          method: options.method,
+          installedAt: new Date().toISOString(),
+        };
+        await writeReceipt(options.runmatHome, receipt);
+        ui.result(`Installed RunMat ${version} to ${binaryPath}`);
+        reportPath(options, target, edits, ui);
+        return result(receipt, binaryPath, false, false);
+      } finally {
+        await unlock();
+      }
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+      if (!committed && createdDir) await removeEmptyDirectories(options.dir, createdDir);
+    }
+  } finally {
+    await http?.dispatcher.close().catch(() => {});
+  }
+}
+
+function httpSettings(options: InstallOptions, deps: InstallDeps) {
+  const apiOrigin = new URL(options.apiUrl).origin;
+  return {
+    apiOrigin,
+    token: options.token,
+    timeoutMs: options.timeoutMs,
+    signal: deps.signal,
+    debug: (message: string) => deps.ui.debug(message),
+  };
+}
+
+/** Fails before any download when the install could not be written anyway. */
+async function checkWritableLocations(options: InstallOptions): Promise<void> {
+  const home = await stat(options.home).catch(() => null);
+  if (!home?.isDirectory()) {
+    throw new InstallError(
+      "filesystem",
+      `The home directory ${options.home} does not exist.`,
+      "Set HOME to your home directory (USERPROFILE on Windows), then run the installer again.",
+    );
+  }
+  const runmatHome = await stat(options.runmatHome).catch(() => null);
+  if (runmatHome && !runmatHome.isDirectory()) {
+    throw new InstallError(
+      "filesystem",
+      `${options.runmatHome} exists but is a file; the installer keeps its settings in that directory.`,
+      `Move or delete ${options.runmatHome}, then run the installer again.`,
+    );
+  }
+  const dir = await stat(options.dir).catch(() => null);
+  if (dir && !dir.isDirectory()) {
+    throw new InstallError(
+      "filesystem",
+      `The install directory ${options.dir} exists but is a file.`,
+      "Pass a directory with --dir, or move that file away.",
+    );
+  }
+  if (dir && !options.dryRun) {
+    await access(options.dir, constants.W_OK).catch(() => {
+      throw new InstallError(
+        "filesystem",
+        `Permission denied: cannot write to ${options.dir}.`,
+        "Choose a directory you own with --dir (for example ~/.local/bin), or fix its permissions.",
+      );
+    });
+  }
+}
+
+async function resolveFromRelease(
+  options: InstallOptions,
+  target: Target,
+  http: HttpClient,
+  ui: Ui,
+): Promise<Source> {
+  const release = await fetchRelease(http, options.apiUrl, options.repo, options.version);
+  const choice = selectAsset(release, target);
+  if (choice.usedFallback) {
+    ui.warn(
+      `No ${target.platform} build in ${release.tag_name}; installing the ${choice.platform} build (runs under emulation).`,
+    );
+  }
+  const sha256 = await publishedChecksum(http, release.assets, choice.asset, options.requireChecksum, ui);
+  return {
+    tag: release.tag_name,
+    platform: choice.platform,
+    assetName: choice.asset.name,
+    location: {
+      url: new URL(choice.asset.browser_download_url),
+      size: typeof choice.asset.size === "number" ? choice.asset.size : undefined,
+    },
+    sha256,
+  };
+}
+
+async function publishedChecksum(
+  http: HttpClient,
+  assets: ReleaseAsset[],
+  asset: ReleaseAsset,
+  required: boolean,
+  ui: Ui,
+): Promise<string | null> {
+  const fromDigest = parseDigest(asset.digest, asset.name);
+  if (fromDigest) return fromDigest;
+  const checksumAsset = findChecksumAsset({ tag_name: "", assets }, asset.name);
+  if (checksumAsset) {
+    const listed = parseChecksumList(await fetchChecksumFile(http, checksumAsset), asset.name);
+    if (listed) return listed;
+  }
+  return missingChecksum(asset.name, required, ui);
+}
+
+function missingChecksum(assetName: string, required: boolean, ui: Ui): null {
+  if (required) {
+    throw new InstallError(
+      "integrity",
+      `No SHA-256 checksum is published for ${assetName}, and --require-checksum is set.`,
+      "Install without --require-checksum to accept an unverified download, or ask the maintainers to publish checksums.",
+    );
+  }
+  ui.warn(`No SHA-256 checksum is published for ${assetName}; installing it unverified.`);
+  return null;
+}
+
+async function resolveFromArchive(options: InstallOptions, target: Target, ui: Ui): Promise<Source> {
+  const file = options.archive!;
+  const assetName = basename(file);
+  const info = await stat(file).catch(() => null);
+  if (!info?.isFile()) {
+    throw new InstallError(
+      "usage",
+      `The archive ${file} does not exist.`,
+      "Pass the path of a downloaded release archive.",
+    );
+  }
+  if (!archiveKindOf(assetName)) {
+    throw new InstallError(
+      "usage",
+      `${assetName} is not a .tar.gz or .zip archive.`,
+      "Pass a RunMat release archive.",
+    );
+  }
+  // An air-gapped user can copy SHA256SUMS (or <archive>.sha256) next to the archive.
+  let sha256: string | null = null;
+  for (const name of ["SHA256SUMS", `${assetName}.sha256`]) {
+    const text = await readFile(join(dirname(file), name), "utf8").catch(() => null);
+    sha256 = text === null ? null : parseChecksumList(text, assetName);
+    if (sha256) break;
+  }
+  if (!sha256) missingChecksum(assetName, options.requireChecksum, ui);
+  const tag = tagFromArchiveName(assetName) ?? (options.version || null);
+  return { tag, platform: target.platform, assetName, location: { file }, sha256 };
+}
+
+function verifyChecksum(source: Source, actual: string): void {
+  if (source.sha256 && source.sha256 !== actual) {
+    throw new InstallError(
+      "integrity",
+      `Checksum mismatch for ${source.assetName}: expected ${source.sha256}, got ${actual}.`,
+      "The download was corrupted or tampered with, and nothing was installed. Run again; if it repeats, report it.",
+    );
+  }
+}
+
+async function hashFile(file: string): Promise<string> {
+  const { createHash } = await import("node:crypto");
+  const { createReadStream } = await import("node:fs");
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+function versionFromOutput(output: string): string {
+  const match = /\d+\.\d+\.\d+[0-9A-Za-z.+-]*/.exec(output);
+  return match ? `v${match[0]}` : "unknown";
+}
+
+function isOnPath(directory: string, env: NodeJS.ProcessEnv): boolean {
+  const entries = (env.PATH ?? env.Path ?? "").split(delimiter);
+  return entries.some((entry) => entry !== "" && relative(entry, directory) === "");
+}
+
+async function addToPath(options: InstallOptions, target: Target, deps: InstallDeps, dryRun: boolean) {
+  const none: PathOutcome = { edits: [], changed: [], warnings: [], createdDirs: [] };
+  if (!options.modifyPath) return none;
+  if (target.os === "windows") return addToWindowsPath(options.dir, dryRun);
+  if (isOnPath(options.dir, deps.env)) return none;
+  return addToUnixPath(options.dir, options.home, deps.env, dryRun);
+}
+
+function reportPath(options: InstallOptions, target: Target, outcome: PathOutcome, ui: Ui): void {
+  for (const warning of outcome.warnings) ui.warn(warning);
+  if (!options.modifyPath) {
+    ui.info(`PATH was not changed (--no-modify-path). Add ${options.dir} to PATH to run runmat.`);
+    return;
+  }
+  if (outcome.changed.length === 0) {
+    ui.info("Run `runmat --version` to check it.");
+    return;
+  }
+  const places = outcome.changed.map((edit) => (edit.kind === "registry" ? "your user Path" : edit.path));
+  ui.info(`Added ${options.dir} to PATH via: ${places.join(", ")}`);
+  if (target.os === "windows") {
+    ui.info(`Open a new terminal to use runmat, or run now: $env:Path = "${options.dir};$env:Path"`);
+  } else {
+    ui.info(
+      `To use runmat in this shell now, run:  . "${join(options.runmatHome, "env")}"   (fish: source "${join(options.runmatHome, "env.fish")}")`,
+    );
+  }
+}
+
+async function describePlan(
+  options: InstallOptions,
+  target: Target,
+  source: Source,
+  binaryPath: string,
+  deps: InstallDeps,
+): Promise<InstallResult> {
+  const edits = await addToPath(options, target, deps, true);
+  const from = "url" in source.location ? source.location.url.href : source.location.file;
+  const lines = [
+    "Dry run: nothing will be downloaded or written.",
+    `  version:   ${source.tag ?? "(read from the archive)"}`,
+    `  platform:  ${source.platform}`,
+    `  asset:     ${source.assetName}`,
+    `  from:      ${from}`,
+    `  sha256:    ${source.sha256 ?? "(none published)"}`,
+    `  install:   ${binaryPath}`,
+    `  PATH:      ${edits.changed.length ? edits.changed.map(describeEdit).join("; ") : "no changes"}`,
+  ];
+  deps.ui.result(lines.join("\n"));
+  return {
+    ok: true,
+    version: source.tag ?? "unknown",
+    platform: source.platform,
+    path: binaryPath,
+    files: [binaryPath],
+    pathEdits: edits.changed,
+    alreadyInstalled: false,
+    dryRun: true,
+  };
+}
+
+function describeEdit(edit: PathEdit): string {
+  if (edit.kind === "registry") return `prepend ${edit.entry} to ${edit.key}\\${edit.name}`;
+  if (edit.kind === "line") return `append to ${edit.path}: ${edit.line}`;
+  return `write ${edit.path}`;
+}
+
+function result(
+  receipt: Receipt,
+  binaryPath: string,
+  alreadyInstalled: boolean,
+  dryRun: boolean,
+): InstallResult {
+  return {
+    ok: true,
+    version: receipt.version,
+    platform: receipt.platform,
+    path: binaryPath,
+    files: receipt.files,
+    pathEdits: receipt.pathEdits,
+    alreadyInstalled,
+    dryRun,
+  };
+}
+
+/** Undoes `mkdir -p` for directories that are still empty, from the install dir up to the first one created. */
+async function removeEmptyDirectories(directory: string, firstCreated: string): Promise<void> {
+  let current = directory;
+  for (;;) {
+    if ((await readdir(current).catch(() => ["?"])).length > 0) return;
+    await rmdir(current).catch(() => {});
+    if (current === firstCreated || dirname(current) === current) return;
+    current = dirname(current);
+  }
+}

@@ -1,0 +1,138 @@
+// Puts files into the install directory atomically, keeping what they replace until the
+// new install has passed its smoke test, and serialising racing installers with a lock file.
+import { randomBytes } from "node:crypto";
+import { chmod, copyFile, open, readdir, readFile, rename, rm, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { InstallError } from "./errors.js";
+import { sleep } from "./http.js";
+
+const LOCK_NAME = ".runmat-install.lock";
+const LOCK_POLL_MS = 100;
+const LOCK_WAIT_MS = 120_000;
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Takes the install directory's lock, waiting for a live holder and breaking a dead one's. */
+export async function acquireLock(directory: string, signal: AbortSignal): Promise<() => Promise<void>> {
+  const lockPath = join(directory, LOCK_NAME);
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      const handle = await open(lockPath, "wx");
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      return () => rm(lockPath, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    const holder = Number.parseInt(await readFile(lockPath, "utf8").catch(() => ""), 10);
+    // A lock with no pid yet belongs to an installer between open() and write(): wait for it.
+    if (Number.isInteger(holder) && holder > 0 && !processIsAlive(holder)) {
+      await rm(lockPath, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new InstallError(
+        "filesystem",
+        `Another runmat-install (pid ${holder || "unknown"}) is installing into ${directory}.`,
+        `Wait for it to finish; if none is running, delete ${lockPath}.`,
+      );
+    }
+    await sleep(LOCK_POLL_MS, signal);
+  }
+}
+
+interface PlacedFile {
+  target: string;
+  backup?: string;
+}
+
+export interface Placement {
+  /** Absolute paths of every file now in the install directory. */
+  targets: string[];
+  /** Keeps the new files and deletes the old ones. */
+  commit(): Promise<void>;
+  /** Restores exactly what was there before. */
+  rollback(): Promise<void>;
+}
+
+export async function placeFiles(
+  sourceDirectory: string,
+  names: string[],
+  directory: string,
+): Promise<Placement> {
+  await removeLeftoverBackups(directory);
+  const id = `${process.pid}-${randomBytes(3).toString("hex")}`;
+  const placed: PlacedFile[] = [];
+  const rollback = async () => {
+    for (const file of placed.reverse()) {
+      if (file.backup) await rename(file.backup, file.target);
+      else await rm(file.target, { force: true });
+    }
+  };
+  try {
+    for (const name of names) {
+      const source = join(sourceDirectory, name);
+      const target = join(directory, name);
+      await chmod(source, 0o755);
+      const backup = join(directory, `.${name}.runmat-old-${id}`);
+      // Renaming (rather than deleting) the old file also works for a running runmat.exe on Windows.
+      const hadOld = await rename(target, backup).then(
+        () => true,
+        (error: NodeJS.ErrnoException) => {
+          if (error.code === "ENOENT") return false;
+          throw error;
+        },
+      );
+      placed.push({ target, backup: hadOld ? backup : undefined });
+      await moveInto(source, target, join(directory, `.${name}.runmat-new-${id}`));
+    }
+  } catch (error) {
+    await rollback();
+    throw error;
+  }
+  return {
+    targets: placed.map((file) => file.target),
+    commit: async () => {
+      for (const file of placed) if (file.backup) await rm(file.backup, { force: true }).catch(() => {});
+    },
+    rollback,
+  };
+}
+
+async function moveInto(source: string, target: string, temporary: string): Promise<void> {
+  try {
+    await rename(source, target);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
+    // Staging is on another filesystem: copy beside the target, then rename, so the swap stays atomic.
+    await copyFile(source, temporary);
+    await chmod(temporary, 0o755);
+    await rename(temporary, target);
+  }
+}
+
+/**
+ * Windows cannot delete a running runmat.exe, so earlier backups may linger: clear them. A backup
+ * whose original is missing (an installer killed mid-swap) is the only copy, so it is restored instead.
+ */
+async function removeLeftoverBackups(directory: string): Promise<void> {
+  const names = await readdir(directory).catch(() => [] as string[]);
+  for (const name of names) {
+    const match = /^\.(.+)\.runmat-(?:old|new)-\d+-[0-9a-f]+$/.exec(name);
+    if (!match) continue;
+    const leftover = join(directory, name);
+    if (name.includes(".runmat-old-") && !names.includes(match[1])) {
+      await rename(leftover, join(directory, match[1])).catch(() => {});
+    } else {
+      await unlink(leftover).catch(() => {});
+    }
+  }
+}

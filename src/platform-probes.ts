@@ -1,0 +1,33 @@
+// The effectful half of platform detection: asks the real host the questions PlatformProbes poses.
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import os from "node:os";
+import type { PlatformProbes } from "./platform.js";
+
+function sysctlIsOne(name: string): boolean {
+  try {
+    return execFileSync("sysctl", ["-n", name], { encoding: "utf8", timeout: 2000 }).trim() === "1";
+  } catch {
+    return false;
+  }
+}
+
+function hostIsMusl(): boolean {
+  // glibc reports its version in the process report; musl does not (the same test detect-libc uses).
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)
+    ?.header;
+  if (header?.glibcVersionRuntime) return false;
+  try {
+    if (readdirSync("/lib").some((name) => name.startsWith("ld-musl-"))) return true;
+  } catch {
+    // no /lib: fall through to ldd
+  }
+  return existsSync("/usr/bin/ldd") && readFileSync("/usr/bin/ldd", "utf8").includes("musl");
+}
+
+export const hostProbes: PlatformProbes = {
+  platform: process.platform,
+  machine: os.machine(),
+  isAppleSilicon: () => sysctlIsOne("sysctl.proc_translated") || sysctlIsOne("hw.optional.arm64"),
+  isMusl: hostIsMusl,
+};

@@ -1,0 +1,99 @@
+// The install receipt: everything an install wrote, so update and uninstall never guess.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { writeFileAtomic } from "./fs-atomic.js";
+
+export const RECEIPT_SCHEMA = 1;
+
+export type PathEdit =
+  /** A file the installer wrote whole (~/.runmat/env, the fish conf.d file). */
+  | { kind: "file"; path: string }
+  /** One line appended to a file the user owns (a shell profile, $GITHUB_PATH). */
+  | { kind: "line"; path: string; line: string; createdFile?: boolean }
+  /** One entry prepended to the user's Path in the registry. */
+  | { kind: "registry"; key: string; name: "Path"; entry: string };
+
+export interface Receipt {
+  schema: number;
+  installer: string;
+  version: string;
+  platform: string;
+  dir: string;
+  files: string[];
+  pathEdits: PathEdit[];
+  modifyPath: boolean;
+  /** Directories the install created (outermost first); uninstall removes them when empty. */
+  createdDirs: string[];
+  method: string;
+  installedAt: string;
+}
+
+export function receiptPath(runmatHome: string): string {
+  return join(runmatHome, "install-receipt.json");
+}
+
+export type ReceiptRead =
+  | { state: "missing" }
+  | { state: "corrupt"; reason: string }
+  | { state: "ok"; receipt: Receipt };
+
+/** Reads a receipt of any schema so far, checking shapes rather than trusting them. */
+export async function readReceipt(runmatHome: string): Promise<ReceiptRead> {
+  let text: string;
+  try {
+    text = await readFile(receiptPath(runmatHome), "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { state: "missing" };
+    return { state: "corrupt", reason: (error as Error).message };
+  }
+  try {
+    const value = JSON.parse(text) as Partial<Receipt>;
+    const valid =
+      typeof value === "object" &&
+      value !== null &&
+      typeof value.version === "string" &&
+      typeof value.dir === "string" &&
+      Array.isArray(value.files) &&
+      value.files.every((f) => typeof f === "string") &&
+      (value.pathEdits === undefined || Array.isArray(value.pathEdits));
+    if (!valid) return { state: "corrupt", reason: "required fields are missing or of the wrong type" };
+    return {
+      state: "ok",
+      receipt: {
+        schema: value.schema ?? 1,
+        installer: value.installer ?? "unknown",
+        version: value.version!,
+        platform: value.platform ?? "unknown",
+        dir: value.dir!,
+        files: value.files!,
+        pathEdits: value.pathEdits ?? [],
+        modifyPath: value.modifyPath ?? true,
+        createdDirs: Array.isArray(value.createdDirs)
+          ? value.createdDirs.filter((d) => typeof d === "string")
+          : [],
+        method: value.method ?? "unknown",
+        installedAt: value.installedAt ?? "",
+      },
+    };
+  } catch (error) {
+    return { state: "corrupt", reason: (error as Error).message };
+  }
+}
+
+export async function writeReceipt(runmatHome: string, receipt: Receipt): Promise<void> {
+  await writeFileAtomic(receiptPath(runmatHome), `${JSON.stringify(receipt, null, 2)}\n`, 0o644);
+}
+
+/** Edits from both lists, each once (the earlier record wins): a re-run keeps what earlier runs recorded. */
+export function mergePathEdits(earlier: PathEdit[], later: PathEdit[]): PathEdit[] {
+  const seen = new Set<string>();
+  return [...earlier, ...later].filter((edit) => {
+    const key =
+      edit.kind === "registry"
+        ? `registry:${edit.entry}`
+        : `${edit.kind}:${edit.path}:${edit.kind === "line" ? edit.line : ""}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

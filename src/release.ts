@@ -1,0 +1,140 @@
+// Pure release logic: version parsing, asset choice and checksum parsing. No I/O.
+import { InstallError } from "./errors.js";
+import type { Target } from "./platform.js";
+
+export interface ReleaseAsset {
+  name: string;
+  size?: number;
+  digest?: string | null;
+  browser_download_url: string;
+}
+
+export interface Release {
+  tag_name: string;
+  assets: ReleaseAsset[];
+}
+
+const VERSION_PATTERN = /^v?\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$/;
+
+/** "latest" → null; "0.6.1" and "v0.6.1" → "v0.6.1". */
+export function normalizeRequestedVersion(input: string | undefined): string | null {
+  const value = (input ?? "latest").trim();
+  if (value === "" || value === "latest") return null;
+  if (!VERSION_PATTERN.test(value)) {
+    throw new InstallError(
+      "usage",
+      `"${value}" is not a version.`,
+      'Pass "latest", or a version such as v0.6.1 or 0.6.1.',
+    );
+  }
+  return value.startsWith("v") ? value : `v${value}`;
+}
+
+/** The version `runmat --version` must print for a tag: the tag without its leading "v". */
+export function versionOfTag(tag: string): string {
+  return tag.replace(/^v/, "");
+}
+
+/** Compares two versions numerically on major.minor.patch; a pre-release sorts before its release. */
+export function compareVersions(a: string, b: string): number {
+  const parse = (v: string) => {
+    const [core, pre] = versionOfTag(v).split(/-(.*)/s);
+    return {
+      parts: core
+        .split("+")[0]
+        .split(".")
+        .map((n) => Number.parseInt(n, 10) || 0),
+      pre: pre ?? "",
+    };
+  };
+  const left = parse(a);
+  const right = parse(b);
+  for (let i = 0; i < 3; i++) {
+    const diff = (left.parts[i] ?? 0) - (right.parts[i] ?? 0);
+    if (diff !== 0) return Math.sign(diff);
+  }
+  if (left.pre === right.pre) return 0;
+  if (!left.pre) return 1;
+  if (!right.pre) return -1;
+  return left.pre < right.pre ? -1 : 1;
+}
+
+/** The names the old scripts looked for, in order; Unix also accepts a .zip as a last resort. */
+export function assetCandidates(tag: string, platform: string, target: Pick<Target, "os">): string[] {
+  const extensions = target.os === "windows" ? [".zip"] : [".tar.gz", ".zip"];
+  return extensions.flatMap((ext) => [`runmat-${tag}-${platform}${ext}`, `runmat-${platform}${ext}`]);
+}
+
+export interface AssetChoice {
+  asset: ReleaseAsset;
+  platform: string;
+  usedFallback: boolean;
+}
+
+export function selectAsset(release: Release, target: Target): AssetChoice {
+  const platforms = [target.platform, ...(target.fallbackPlatform ? [target.fallbackPlatform] : [])];
+  for (const platform of platforms) {
+    for (const name of assetCandidates(release.tag_name, platform, target)) {
+      const asset = release.assets.find((candidate) => candidate.name === name);
+      if (asset) return { asset, platform, usedFallback: platform !== target.platform };
+    }
+  }
+  const available = release.assets.map((a) => a.name).filter((n) => n.startsWith("runmat"));
+  throw new InstallError(
+    "network",
+    `No build of ${release.tag_name} for ${target.platform}.`,
+    available.length
+      ? `This release has: ${available.join(", ")}. Pick another version, or build from source.`
+      : "This release has no RunMat archives at all. Pick another version.",
+  );
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/i;
+
+/** Parses GitHub's asset digest ("sha256:<hex>"). Absent → null; present but malformed → integrity error. */
+export function parseDigest(digest: string | null | undefined, assetName: string): string | null {
+  if (digest === undefined || digest === null || digest === "") return null;
+  const match = /^sha256:([0-9a-fA-F]{64})$/.exec(digest.trim());
+  if (!match) {
+    throw new InstallError(
+      "integrity",
+      `The release publishes a digest for ${assetName} in a form this installer cannot check: "${digest.slice(0, 80)}".`,
+      "Report this to the RunMat maintainers; do not install this asset unverified.",
+    );
+  }
+  return match[1].toLowerCase();
+}
+
+/** The checksum file to fetch when the asset carries no digest: SHA256SUMS, then <asset>.sha256. */
+export function findChecksumAsset(release: Release, assetName: string): ReleaseAsset | undefined {
+  return (
+    release.assets.find((a) => a.name === "SHA256SUMS") ??
+    release.assets.find((a) => a.name === `${assetName}.sha256`)
+  );
+}
+
+/**
+ * Finds the hash for `assetName` in `sha256sum` output ("<hex>  name" or "<hex> *name"),
+ * or a bare "<hex>" as in a per-asset .sha256 file.
+ */
+export function parseChecksumList(text: string, assetName: string): string | null {
+  const lines = text.split(/\r?\n/).map((line) => line.trim());
+  for (const line of lines) {
+    const match = /^([0-9a-fA-F]{64})(?:\s+\*?(.+))?$/.exec(line);
+    if (!match) continue;
+    const name = match[2]?.trim();
+    if (name === undefined || name === assetName || name.endsWith(`/${assetName}`))
+      return match[1].toLowerCase();
+  }
+  return null;
+}
+
+export function isSha256Hex(value: string): boolean {
+  return SHA256_HEX.test(value);
+}
+
+/** Reads "v0.6.1" out of a release archive's file name, for offline installs. */
+export function tagFromArchiveName(fileName: string): string | null {
+  const match = /^runmat-(v\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)-/.exec(fileName);
+  return match ? match[1] : null;
+}

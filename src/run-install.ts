@@ -1,0 +1,99 @@
+// Runs one install (also used by `update`) and owns its outcome: the single place that
+// prints the error, sends install_failed and picks the exit code.
+import type { InstallOptions } from "./cli.js";
+import { EXIT_CODES, InstallError, toInstallError } from "./errors.js";
+import { install } from "./pipeline.js";
+import { hostProbes } from "./platform-probes.js";
+import { DEFAULT_TELEMETRY_ENDPOINT, Telemetry } from "./telemetry/client.js";
+import { resolveConsent } from "./telemetry/settings.js";
+import { Ui } from "./ui.js";
+
+export function telemetryEndpoint(env: NodeJS.ProcessEnv): string {
+  return env.RUNMAT_TELEMETRY_ENDPOINT || DEFAULT_TELEMETRY_ENDPOINT;
+}
+
+export function reportFailure(ui: Ui, error: InstallError): number {
+  ui.error(error);
+  if (ui.mode === "json") {
+    ui.json({
+      ok: false,
+      error: { code: error.kind, exitCode: error.exitCode, message: error.message, hint: error.hint },
+    });
+  }
+  return error.exitCode;
+}
+
+/**
+ * Ctrl-C and SIGTERM abort the pipeline, which rolls back and reports; a second signal
+ * quits at once. Returns the signal to pass down and a function that stops listening.
+ */
+function interruptOnSignals(): { signal: AbortSignal; hardStop: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const hardStop = new AbortController();
+  const onSignal = (name: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      hardStop.abort();
+      process.exit(EXIT_CODES.interrupted);
+    }
+    controller.abort(
+      new InstallError(
+        "interrupted",
+        `Interrupted by ${name}; nothing was left half-installed.`,
+        "Run the installer again to finish.",
+      ),
+    );
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return {
+    signal: controller.signal,
+    hardStop: hardStop.signal,
+    dispose: () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
+}
+
+export async function runInstall(options: InstallOptions, env: NodeJS.ProcessEnv): Promise<number> {
+  const ui = new Ui(options.output, env);
+  const interrupt = interruptOnSignals();
+  const consent = await resolveConsent(env, options);
+  const telemetry = new Telemetry({
+    // A dry run writes nothing, so it creates no id and sends nothing either.
+    enabled: consent.enabled && !options.dryRun,
+    endpoint: telemetryEndpoint(env),
+    debug: ["1", "true", "yes", "on"].includes((env.RUNMAT_TELEMETRY_DEBUG ?? "").toLowerCase()),
+    runmatHome: options.runmatHome,
+    facts: {
+      os: "unknown",
+      arch: "unknown",
+      platform: "unknown",
+      release: "unknown",
+      method: options.method,
+    },
+    notice: (text) => ui.notice(text),
+    print: (text) => ui.raw(text),
+    signal: interrupt.hardStop,
+  });
+  ui.debug(`telemetry ${consent.reason}`);
+  try {
+    const result = await install(options, {
+      probes: hostProbes,
+      ui,
+      telemetry,
+      signal: interrupt.signal,
+      env,
+    });
+    await telemetry.finish("install_complete");
+    if (ui.mode === "json") ui.json(result);
+    return 0;
+  } catch (thrown) {
+    const error = toInstallError(interrupt.signal.aborted ? (interrupt.signal.reason ?? thrown) : thrown);
+    const code = reportFailure(ui, error);
+    await telemetry.finish("install_failed");
+    return code;
+  } finally {
+    interrupt.dispose();
+  }
+}

@@ -1,0 +1,80 @@
+// Applies a UnixPathPlan: the env files, one source line per startup file, and $GITHUB_PATH.
+import { existsSync } from "node:fs";
+import { appendFile, readFile } from "node:fs/promises";
+import { dirname, join, relative, sep } from "node:path";
+import { writeFileAtomic } from "./fs-atomic.js";
+import { appendLine, planUnixPath } from "./path-plan.js";
+import type { PathEdit } from "./receipt.js";
+
+export interface PathOutcome {
+  /** Every PATH edit of ours now in place (recorded in the receipt, undone by uninstall). */
+  edits: PathEdit[];
+  /** Only what this run changed; empty on a second run. */
+  changed: PathEdit[];
+  warnings: string[];
+  /** Directories this run created (outermost first). */
+  createdDirs: string[];
+}
+
+async function readIfExists(path: string): Promise<string | null> {
+  return readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") return null;
+    throw error;
+  });
+}
+
+export async function addToUnixPath(
+  directory: string,
+  home: string,
+  env: NodeJS.ProcessEnv,
+  dryRun: boolean,
+): Promise<PathOutcome> {
+  const plan = planUnixPath({
+    home,
+    directory,
+    zdotdir: env.ZDOTDIR,
+    xdgConfigHome: env.XDG_CONFIG_HOME,
+    shell: env.SHELL,
+    exists: existsSync,
+  });
+  const outcome: PathOutcome = { edits: [], changed: [], warnings: [], createdDirs: [] };
+  const files = [plan.envFile, plan.envFishFile, ...(plan.fishConfFile ? [plan.fishConfFile] : [])];
+  for (const file of files) {
+    const edit: PathEdit = { kind: "file", path: file.path };
+    outcome.edits.push(edit);
+    if ((await readIfExists(file.path)) === file.content) continue;
+    outcome.changed.push(edit);
+    if (dryRun) continue;
+    const created = await writeFileAtomic(file.path, file.content, 0o644);
+    if (created) outcome.createdDirs.push(...directoriesBetween(created, dirname(file.path)));
+  }
+  const lineEdits = plan.profiles.map((path) => ({ path, line: plan.sourceLine }));
+  if (env.GITHUB_PATH) lineEdits.push({ path: env.GITHUB_PATH, line: directory });
+  for (const { path, line } of lineEdits) {
+    const edit: PathEdit = { kind: "line", path, line };
+    try {
+      const existing = await readIfExists(path);
+      if (existing === null) edit.createdFile = true;
+      const current = existing ?? "";
+      const updated = appendLine(current, line);
+      if (updated !== null) {
+        // Append rather than rewrite: a symlinked dotfile stays a symlink and keeps its mode.
+        if (!dryRun) await appendFile(path, updated.slice(current.length));
+        outcome.changed.push(edit);
+      }
+      outcome.edits.push(edit);
+    } catch (error) {
+      outcome.warnings.push(
+        `Could not update ${path} (${(error as NodeJS.ErrnoException).code ?? error}); add this line yourself: ${line}`,
+      );
+    }
+  }
+  return outcome;
+}
+
+/** `first` and each directory below it down to `last`, outermost first (what `mkdir -p` created). */
+export function directoriesBetween(first: string, last: string): string[] {
+  const rest = relative(first, last);
+  const parts = rest === "" ? [] : rest.split(sep);
+  return [first, ...parts.map((_, i) => join(first, ...parts.slice(0, i + 1)))];
+}
