@@ -123,7 +123,7 @@ async function extractZip(file: string, destination: string, guard: EntryGuard, 
     // decodeStrings:false hands us raw names so EntryGuard, not yauzl, explains what is wrong with them.
     yauzl.open(
       file,
-      { lazyEntries: true, decodeStrings: false, validateEntrySizes: true },
+      { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true },
       (error, zipFile) => (error ? reject(error) : resolve(zipFile)),
     ),
   );

@@ -114,8 +114,23 @@ export async function openUrl(
 
 function isTransient(error: unknown): boolean {
   if (error instanceof HttpStatusError) return error.statusCode >= 500 || error.statusCode === 408;
+  // undici reports a proxy's refusal (407 and the like) as an abort; retrying cannot help.
   if (error instanceof InstallError || isAbortError(error)) return false;
   return true;
+}
+
+function proxyRefusal(error: unknown): InstallError | null {
+  const match = /Proxy response \((\d+)\)/.exec((error as Error | undefined)?.message ?? "");
+  if (!match) return null;
+  const needsAuth = match[1] === "407";
+  return new InstallError(
+    "network",
+    `The proxy refused the connection (HTTP ${match[1]}${needsAuth ? ": authentication required" : ""}).`,
+    needsAuth
+      ? "Put credentials in the proxy URL, e.g. HTTPS_PROXY=http://user:password@proxy:8080 (URL-encode special characters)."
+      : "Check HTTPS_PROXY / HTTP_PROXY, or add the host to NO_PROXY.",
+    { cause: error },
+  );
 }
 
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -145,7 +160,7 @@ export async function withRetries<T>(
       return await attempt(n);
     } catch (error) {
       if (client.settings.signal.aborted) throw client.settings.signal.reason ?? error;
-      if (!isTransient(error)) throw error;
+      if (!isTransient(error)) throw proxyRefusal(error) ?? permanent(what, error);
       lastError = error;
       if (n < RETRY_DELAYS_MS.length) {
         client.settings.debug(`${what}: ${describeNetworkError(error)}; retrying`);
@@ -166,6 +181,17 @@ export async function withRetries<T>(
     `${what} failed after ${MAX_ATTEMPTS} attempts: ${describeNetworkError(lastError)}.`,
     "Check your network connection and proxy settings (HTTPS_PROXY, NO_PROXY), then run the installer again.",
     { cause: lastError },
+  );
+}
+
+/** An error that retrying cannot fix: InstallErrors and statuses pass through for the caller to explain. */
+function permanent(what: string, error: unknown): unknown {
+  if (error instanceof InstallError || error instanceof HttpStatusError) return error;
+  return new InstallError(
+    "network",
+    `${what} failed: ${describeNetworkError(error)}.`,
+    "Check your network connection and proxy settings (HTTPS_PROXY, NO_PROXY), then run the installer again.",
+    { cause: error },
   );
 }
 

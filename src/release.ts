@@ -135,6 +135,6 @@ export function isSha256Hex(value: string): boolean {
 
 /** Reads "v0.6.1" out of a release archive's file name, for offline installs. */
 export function tagFromArchiveName(fileName: string): string | null {
-  const match = /^runmat-(v\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)-/.exec(fileName);
+  const match = /^runmat-(v\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+?)?)-(?:linux|macos|windows)-/.exec(fileName);
   return match ? match[1] : null;
 }
