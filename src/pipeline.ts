@@ -58,12 +58,12 @@ interface Source {
   sha256: string | null;
 }
 
-export async function install(options: InstallOptions, deps: InstallDeps): Promise<InstallResult> {
+export async function install(requested: InstallOptions, deps: InstallDeps): Promise<InstallResult> {
+  let options: InstallOptions & { recordReceipt?: boolean } = requested;
   const { ui, telemetry, signal } = deps;
   Object.assign(telemetry.facts, describeHost(deps.probes));
   const target = resolveTarget(deps.probes);
   telemetry.facts.platform = target.platform;
-  await checkWritableLocations(options);
 
   const http = options.archive ? null : await createHttpClient(httpSettings(options, deps));
   try {
@@ -73,6 +73,14 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
     telemetry.facts.release = source.tag ?? "unknown";
     telemetry.facts.platform = source.platform;
     telemetry.start();
+    // Checked after resolution so that install_failed still carries the release tag.
+    await checkWritableLocations(options);
+    if (!options.dryRun && !(await canRecordInHome(options))) {
+      ui.warn(
+        `${options.home} is read-only: installing without PATH edits or a receipt (update and uninstall will not know about this install).`,
+      );
+      options = { ...options, modifyPath: false, recordReceipt: false };
+    }
 
     const binaryPath = join(options.dir, target.binaryName);
     const previous = await readReceipt(options.runmatHome);
@@ -171,7 +179,7 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
           method: options.method,
           installedAt: new Date().toISOString(),
         };
-        await writeReceipt(options.runmatHome, receipt);
+        if (options.recordReceipt !== false) await writeReceipt(options.runmatHome, receipt);
         ui.result(`Installed RunMat ${version} to ${binaryPath}`);
         reportPath(options, target, edits, ui);
         return result(receipt, binaryPath, false, false);
@@ -196,6 +204,15 @@ function httpSettings(options: InstallOptions, deps: InstallDeps) {
     signal: deps.signal,
     debug: (message: string) => deps.ui.debug(message),
   };
+}
+
+/** ~/.runmat holds the receipt and ~/.runmat/env; a read-only HOME cannot take either. */
+async function canRecordInHome(options: InstallOptions): Promise<boolean> {
+  const where = existsSync(options.runmatHome) ? options.runmatHome : options.home;
+  return access(where, constants.W_OK).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Fails before any download when the install could not be written anyway. */

@@ -3,6 +3,7 @@
 import type { InstallOptions } from "./cli.js";
 import { EXIT_CODES, InstallError, toInstallError } from "./errors.js";
 import { install } from "./pipeline.js";
+import type { PlatformProbes } from "./platform.js";
 import { hostProbes } from "./platform-probes.js";
 import { DEFAULT_TELEMETRY_ENDPOINT, Telemetry } from "./telemetry/client.js";
 import { resolveConsent } from "./telemetry/settings.js";
@@ -55,7 +56,11 @@ function interruptOnSignals(): { signal: AbortSignal; hardStop: AbortSignal; dis
   };
 }
 
-export async function runInstall(options: InstallOptions, env: NodeJS.ProcessEnv): Promise<number> {
+export async function runInstall(
+  options: InstallOptions,
+  env: NodeJS.ProcessEnv,
+  probes: PlatformProbes = hostProbes,
+): Promise<number> {
   const ui = new Ui(options.output, env);
   const interrupt = interruptOnSignals();
   const consent = await resolveConsent(env, options);
@@ -79,7 +84,7 @@ export async function runInstall(options: InstallOptions, env: NodeJS.ProcessEnv
   ui.debug(`telemetry ${consent.reason}`);
   try {
     const result = await install(options, {
-      probes: hostProbes,
+      probes,
       ui,
       telemetry,
       signal: interrupt.signal,

@@ -1,0 +1,74 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import {
+  appendLine,
+  expandWindowsVariables,
+  planUnixPath,
+  prependWindowsPath,
+  removeLine,
+  removeWindowsPath,
+} from "../../src/path-plan.js";
+
+const base = { home: "/home/u", directory: "/home/u/.local/bin" };
+
+describe("PATH planning", () => {
+  it("targets each existing profile and creates .profile only when none exists", () => {
+    const existing = new Set(["/home/u/.bashrc", "/home/u/.zshrc"]);
+    const plan = planUnixPath({ ...base, exists: (p) => existing.has(p) });
+    assert.deepEqual(plan.profiles, ["/home/u/.bashrc", "/home/u/.zshrc"]);
+    assert.equal(plan.sourceLine, '. "$HOME/.runmat/env" # added by runmat-install');
+    assert.deepEqual(planUnixPath({ ...base, exists: () => false }).profiles, ["/home/u/.profile"]);
+  });
+
+  it("never creates .bash_profile, honours ZDOTDIR and creates .zshrc for zsh users", () => {
+    const plan = planUnixPath({
+      ...base,
+      shell: "/bin/zsh",
+      zdotdir: "/home/u/.config/zsh",
+      exists: () => false,
+    });
+    assert.deepEqual(plan.profiles, ["/home/u/.config/zsh/.zshrc"]);
+    assert.ok(!plan.profiles.some((p) => p.endsWith(".bash_profile")));
+  });
+
+  it("adds fish conf.d only for fish users", () => {
+    assert.equal(planUnixPath({ ...base, exists: () => false }).fishConfFile, undefined);
+    const fish = planUnixPath({ ...base, shell: "/usr/bin/fish", exists: () => false });
+    assert.equal(fish.fishConfFile?.path, "/home/u/.config/fish/conf.d/runmat.env.fish");
+  });
+
+  it("quotes awkward directories for sh", () => {
+    const plan = planUnixPath({ ...base, directory: '/opt/my "tools"/$bin', exists: () => false });
+    assert.match(plan.envFile.content, /"\/opt\/my \\"tools\\"\/\\\$bin"/);
+  });
+
+  it("appends once, keeping CRLF and adding a missing final newline", () => {
+    assert.equal(appendLine("a", "X"), "a\nX\n");
+    assert.equal(appendLine("a\r\n", "X"), "a\r\nX\r\n");
+    assert.equal(appendLine("", "X"), "X\n");
+    assert.equal(appendLine("a\nX\n", "X"), null);
+    assert.equal(appendLine("a\r\nX\r\n", "X"), null);
+  });
+
+  it("removes only the exact line", () => {
+    assert.equal(removeLine("a\nX\nb\n", "X"), "a\nb\n");
+    assert.equal(removeLine("a\r\nX\r\nb", "X"), "a\r\nb");
+    assert.equal(removeLine("X # mine\n", "X"), "X # mine\n");
+  });
+
+  it("prepends to the Windows Path once, comparing expanded and case-insensitively", () => {
+    const expand = (s: string) => expandWindowsVariables(s, { USERPROFILE: "C:\\Users\\u" });
+    assert.equal(
+      prependWindowsPath("C:\\a;C:\\b", "C:\\Users\\u\\.runmat\\bin", expand),
+      "C:\\Users\\u\\.runmat\\bin;C:\\a;C:\\b",
+    );
+    assert.equal(
+      prependWindowsPath("%USERPROFILE%\\.runmat\\bin\\;C:\\a", "c:\\users\\u\\.runmat\\bin", expand),
+      null,
+    );
+    assert.equal(
+      removeWindowsPath("C:\\x;%USERPROFILE%\\.runmat\\bin;C:\\y", "C:\\Users\\u\\.runmat\\bin", expand),
+      "C:\\x;C:\\y",
+    );
+  });
+});
