@@ -1,0 +1,83 @@
+// The README is part of the product: these checks keep it true to the code.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { describe, it } from "node:test";
+import { ENVIRONMENT_HELP } from "../../src/cli.js";
+import { type ErrorKind, EXIT_CODE_MEANINGS, EXIT_CODES, EXIT_UPDATE_AVAILABLE } from "../../src/errors.js";
+import { PAYLOAD_KEYS } from "../../src/telemetry/payload.js";
+
+const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+
+function section(title: string): string {
+  const start = readme.indexOf(`\n## ${title}\n`);
+  assert.ok(start >= 0, `README has a "## ${title}" section`);
+  const end = readme.indexOf("\n## ", start + 1);
+  return readme.slice(start, end === -1 ? undefined : end);
+}
+
+describe("README", () => {
+  it("starts with the one-liners and gives the developer's two commands", () => {
+    const firstBlock = readme.slice(0, readme.indexOf("\n## "));
+    for (const line of [
+      "npx runmat-install",
+      "curl -fsSL https://runmat.org/install.sh | sh",
+      "iwr https://runmat.org/install.ps1 | iex",
+    ]) {
+      assert.ok(firstBlock.includes(line), line);
+    }
+    assert.match(section("Developing"), /npm install\nnpm test/);
+  });
+
+  it("lists exactly the telemetry keys the code sends", () => {
+    const telemetry = section("Telemetry");
+    const line = telemetry.split("\n").find((l) => l.includes("with **exactly** these keys"));
+    assert.ok(line);
+    const listed = [...line.matchAll(/`([a-z_]+)`/g)].map((m) => m[1]);
+    assert.deepEqual(listed, [...PAYLOAD_KEYS]);
+    const example = JSON.parse(/```json\n([\s\S]*?)\n```/.exec(telemetry)![1]);
+    assert.deepEqual(Object.keys(example), [...PAYLOAD_KEYS]);
+  });
+
+  it("documents every exit code with the code's own meaning", () => {
+    const rows = new Map(
+      section("Exit codes")
+        .split("\n")
+        .filter((line) => /^\|\s*\d+\s*\|/.test(line))
+        .map((line) => line.split("|").map((cell) => cell.trim()))
+        .map((cells) => [Number(cells[1]), cells[2]]),
+    );
+    for (const kind of Object.keys(EXIT_CODES) as ErrorKind[]) {
+      assert.equal(rows.get(EXIT_CODES[kind]), EXIT_CODE_MEANINGS[kind], kind);
+    }
+    assert.ok(rows.has(EXIT_UPDATE_AVAILABLE));
+    assert.equal(rows.size, Object.keys(EXIT_CODES).length + 2, "plus 0 and the update code");
+  });
+
+  it("documents every environment variable the CLI reads", () => {
+    for (const [names] of ENVIRONMENT_HELP) {
+      for (const name of names.split(/,\s*/)) assert.ok(readme.includes(name.replace(/=.*/, "")), name);
+    }
+  });
+
+  it("lists the same flags as --help", () => {
+    const help = execFileSync(
+      process.execPath,
+      [new URL("../../bin/runmat-install.js", import.meta.url).pathname, "--help"],
+      {
+        encoding: "utf8",
+      },
+    );
+    const documented = new Set(
+      [
+        ...section("Options")
+          .split("Commands:")[0]
+          .matchAll(/`(?:-\w, )?(--[a-z-]+)/g),
+      ].map((m) => m[1]),
+    );
+    const offered = new Set([...help.matchAll(/^\s+(?:-\w, )?(--[a-z-]+)/gm)].map((m) => m[1]));
+    offered.delete("--help");
+    offered.delete("--version");
+    assert.deepEqual([...documented].sort(), [...offered].sort());
+  });
+});
