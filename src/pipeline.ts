@@ -383,8 +383,12 @@ function reportPath(options: InstallOptions, target: Target, outcome: PathOutcom
     ui.info("Run `runmat --version` to check it.");
     return;
   }
-  const places = outcome.changed.map((edit) => (edit.kind === "registry" ? "your user Path" : edit.path));
-  ui.info(`Added ${options.dir} to PATH via: ${places.join(", ")}`);
+  // The env files are plumbing; name what the user will recognise: profiles, conf.d, the registry.
+  const ownFiles = new Set([join(options.runmatHome, "env"), join(options.runmatHome, "env.fish")]);
+  const places = outcome.changed
+    .filter((edit) => !(edit.kind === "file" && ownFiles.has(edit.path)))
+    .map((edit) => (edit.kind === "registry" ? "your user Path (HKCU\\Environment)" : edit.path));
+  if (places.length > 0) ui.info(`Added ${options.dir} to PATH in: ${places.join(", ")}`);
   if (target.os === "windows") {
     ui.info(`Open a new terminal to use runmat, or run now: $env:Path = "${options.dir};$env:Path"`);
   } else {

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { existsSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import fc from "fast-check";
@@ -353,4 +355,19 @@ describe("relay server", () => {
       await cleanHome(home);
     }
   });
+});
+
+it("npm run demo shows the install and both relay log lines, then cleans up", async () => {
+  const run = await runInstaller(tmpdir(), [], {
+    command: [process.execPath, "--import", "tsx", join(ROOT, "scripts", "demo.ts")],
+  });
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /runmat 0\.6\.1/);
+  const accepted = run.stdout
+    .split("\n")
+    .filter((line) => line.startsWith('{"accepted"'))
+    .map((line) => JSON.parse(line).accepted.event_label);
+  assert.deepEqual(accepted, ["install_start", "install_complete"]);
+  const home = /HOME: (\S+)/.exec(run.stdout)?.[1];
+  assert.ok(home && !existsSync(home), "the throwaway HOME is gone");
 });
