@@ -173,11 +173,20 @@ export async function buildBinaries(only?: SeaTarget["id"][]): Promise<void> {
     "runmat-install.cjs.gz": await promisify(gzip)(bundled, { level: 9 }),
     VERSION: Buffer.from(`${VERSION}\n`),
   };
+  const compressing: Promise<void>[] = [];
   for (const target of SEA_TARGETS.filter((t) => !only || only.includes(t.id))) {
     const output = await buildTarget(target, blob);
     if (target.macho && !canCodesign) continue; // unsigned: never released
-    release[`${target.output}.gz`] = await promisify(gzip)(await readFile(output), { level: 9 });
+    // zlib compresses on the thread pool, so the next injection overlaps with this one.
+    compressing.push(
+      readFile(output)
+        .then((data) => promisify(gzip)(data, { level: 9 }))
+        .then((gz) => {
+          release[`${target.output}.gz`] = gz;
+        }),
+    );
   }
+  await Promise.all(compressing);
   const sums: string[] = [];
   for (const [name, data] of Object.entries(release)) {
     await writeFile(join(RELEASE_DIR, name), data);

@@ -1,0 +1,279 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm, symlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, afterEach, before, beforeEach, describe, it } from "node:test";
+import { serveInstallerRelease } from "../fixtures/binaries.js";
+import { ReleaseServer, TelemetrySink } from "../fixtures/release-server.js";
+import { cleanHome, makeHome, ROOT, type RunResult, runInstaller } from "../fixtures/run.js";
+import { publishRelease, serverArgs } from "../fixtures/world.js";
+
+const SCRIPT = join(ROOT, "bootstrap", "install.sh");
+// What install.sh may use. Building PATH from these lets a test take node, curl or wget away.
+const TOOLS = [
+  "sh",
+  "dash",
+  "bash",
+  "busybox",
+  "zsh",
+  "uname",
+  "gzip",
+  "sha256sum",
+  "awk",
+  "sed",
+  "tr",
+  "cut",
+  "grep",
+  "mkdir",
+  "mv",
+  "rm",
+  "cat",
+  "wc",
+  "chmod",
+  "ls",
+  "getconf",
+  "ldd",
+  "od",
+  "env",
+  "head",
+];
+
+let server: ReleaseServer;
+let sink: TelemetrySink;
+let installerUrl: string;
+let home: string;
+let toolDirs: string;
+
+/** A directory of symlinks to TOOLS plus `extra`, to use as the whole PATH. */
+async function pathWith(extra: string[]): Promise<string> {
+  const dir = await mkdtemp(join(toolDirs, "bin-"));
+  for (const tool of [...TOOLS, ...extra]) {
+    const found = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+      .map((d) => join(d, tool))
+      .find((p) => existsSync(p));
+    if (found) await symlink(found, join(dir, tool));
+  }
+  return dir;
+}
+
+function bootstrap(
+  shell: string[],
+  args: string[],
+  path: string,
+  env: Record<string, string | undefined> = {},
+) {
+  return runInstaller(home, [], {
+    command: [...shell, SCRIPT, ...args],
+    env: {
+      PATH: path,
+      RUNMAT_INSTALLER_URL: installerUrl,
+      RUNMAT_NO_TELEMETRY: undefined,
+      RUNMAT_TELEMETRY_ENDPOINT: sink.url,
+      ...env,
+    },
+  });
+}
+
+function loginShellFinds(): string {
+  return execFileSync("bash", ["-lc", "command -v runmat"], {
+    env: { HOME: home, PATH: "/usr/bin:/bin" },
+    encoding: "utf8",
+  }).trim();
+}
+
+function assertInstalled(run: RunResult) {
+  assert.equal(run.code, 0, run.stderr);
+  const runmat = join(home, ".local", "bin", "runmat");
+  assert.equal(execFileSync(runmat, ["--version"], { encoding: "utf8" }).trim(), "runmat 0.6.1");
+  assert.equal(loginShellFinds(), runmat);
+  assert.deepEqual(sink.labels(), ["install_start", "install_complete"]);
+  assert.ok(sink.events.every((event) => event.method === "shell"));
+}
+
+before(async () => {
+  server = await new ReleaseServer().start();
+  sink = await new TelemetrySink().start();
+  installerUrl = await serveInstallerRelease(server);
+  server.files.set("/install.sh", await readFile(SCRIPT));
+  toolDirs = await mkdtemp(join(tmpdir(), "runmat-tools-"));
+});
+after(async () => {
+  await server.stop();
+  await sink.stop();
+  await rm(toolDirs, { recursive: true, force: true });
+});
+beforeEach(async () => {
+  home = await makeHome();
+  publishRelease(server, "v0.6.1");
+  server.clearFaults();
+  server.requests.length = 0;
+  server.bytesSent.clear();
+  sink.events.length = 0;
+});
+afterEach(async () => {
+  await cleanHome(home);
+});
+
+describe("install.sh", () => {
+  it("is shellcheck -s sh clean", () => {
+    execFileSync("shellcheck", ["-s", "sh", SCRIPT], { encoding: "utf8" });
+  });
+
+  for (const shell of [["dash"], ["bash"], ["busybox", "sh"], ["zsh"]]) {
+    it(`${shell.join(" ")}: the Node fast path installs runmat and puts it on PATH`, async () => {
+      const run = await bootstrap(shell, serverArgs(server), await pathWith(["node", "curl"]));
+      assertInstalled(run);
+      assert.ok(server.requests.some((r) => r.path === "/installer/runmat-install.cjs.gz"));
+      assert.ok(!server.requests.some((r) => r.path.endsWith("-linux-x64.gz")), "no binary downloaded");
+      assert.ok((server.bytesSent.get("/installer/") ?? 0) < 500 * 1024, "under 500 KB before RunMat");
+    });
+  }
+
+  for (const shell of [["dash"], ["bash"], ["busybox", "sh"]]) {
+    it(`${shell.join(" ")}: without Node, the binary path installs runmat`, async () => {
+      const run = await bootstrap(shell, serverArgs(server), await pathWith(["curl"]));
+      assertInstalled(run);
+      assert.ok(server.requests.some((r) => r.path === "/installer/runmat-install-linux-x64.gz"));
+      assert.ok(existsSync(join(home, ".runmat", "installer", "0.1.0", "runmat-install-linux-x64")));
+    });
+  }
+
+  it("reuses the cached binary on a second run", async () => {
+    const path = await pathWith(["curl"]);
+    assert.equal((await bootstrap(["dash"], serverArgs(server), path)).code, 0);
+    server.requests.length = 0;
+    const again = await bootstrap(["dash"], [...serverArgs(server), "--force"], path);
+    assert.equal(again.code, 0, again.stderr);
+    assert.ok(!server.requests.some((r) => r.path.endsWith("-linux-x64.gz")), "served from the cache");
+  });
+
+  it("works with wget (busybox) instead of curl", async () => {
+    const path = await pathWith(["node"]);
+    await symlink("/usr/bin/busybox", join(path, "wget"));
+    assertInstalled(await bootstrap(["busybox", "sh"], serverArgs(server), path));
+  });
+
+  it("runs under `curl … | sh -s -- ARGS`, passing the arguments through", async () => {
+    const path = await pathWith(["node", "curl"]);
+    const run = await runInstaller(home, [], {
+      command: [
+        "dash",
+        "-c",
+        `curl -fsSL ${server.url}/install.sh | dash -s -- "$@"`,
+        "sh",
+        ...serverArgs(server),
+        "--no-modify-path",
+      ],
+      env: {
+        PATH: path,
+        RUNMAT_INSTALLER_URL: installerUrl,
+        RUNMAT_NO_TELEMETRY: undefined,
+        RUNMAT_TELEMETRY_ENDPOINT: sink.url,
+      },
+    });
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(existsSync(join(home, ".local", "bin", "runmat")));
+    assert.equal(existsSync(join(home, ".profile")), false, "--no-modify-path reached the installer");
+  });
+
+  it("exits with the installer's exit code", async () => {
+    const run = await bootstrap(
+      ["dash"],
+      [...serverArgs(server), "v9.9.9"],
+      await pathWith(["node", "curl"]),
+    );
+    assert.equal(run.code, 3);
+    assert.match(run.stderr, /Release v9\.9\.9 was not found/);
+  });
+
+  it("a truncated download runs nothing", async () => {
+    const script = await readFile(SCRIPT, "utf8");
+    server.files.set("/install.sh", Buffer.from(script.slice(0, Math.floor(script.length * 0.6))));
+    try {
+      const run = await runInstaller(home, [], {
+        command: ["dash", "-c", `curl -fsSL ${server.url}/install.sh | dash`],
+        env: { PATH: await pathWith(["curl", "node"]), RUNMAT_INSTALLER_URL: installerUrl },
+      });
+      assert.notEqual(run.code, 0);
+      assert.equal(existsSync(join(home, ".runmat")), false);
+      assert.ok(!server.requests.some((r) => r.path.startsWith("/installer/")));
+    } finally {
+      server.files.set("/install.sh", Buffer.from(script));
+    }
+  });
+
+  it("refuses a tampered installer binary, reporting its own install_start and install_failed", async () => {
+    const original = server.files.get("/installer/runmat-install-linux-x64.gz")!;
+    const tampered = Buffer.from(original);
+    tampered[tampered.length - 100] ^= 0xff;
+    server.files.set("/installer/runmat-install-linux-x64.gz", tampered);
+    try {
+      const run = await bootstrap(["dash"], serverArgs(server), await pathWith(["curl"]));
+      assert.equal(run.code, 4);
+      assert.match(run.stderr, /checksum mismatch for runmat-install-linux-x64\.gz/);
+      assert.equal(existsSync(join(home, ".local", "bin", "runmat")), false);
+      assert.equal(
+        existsSync(join(home, ".runmat", "installer", "0.1.0", "runmat-install-linux-x64.gz")),
+        false,
+      );
+      assert.deepEqual(sink.labels(), ["install_start", "install_failed"]);
+      for (const event of sink.events) {
+        assert.deepEqual(Object.keys(event).sort(), [
+          "arch",
+          "cid",
+          "event_label",
+          "method",
+          "os",
+          "platform",
+          "release",
+        ]);
+        assert.equal(event.method, "shell");
+        assert.equal(event.platform, "linux-x86_64");
+        assert.equal(event.release, "unknown");
+      }
+      const id = (await readFile(join(home, ".runmat", "telemetry_id"), "utf8")).trim();
+      assert.equal(sink.events[0].cid, id);
+    } finally {
+      server.files.set("/installer/runmat-install-linux-x64.gz", original);
+    }
+  });
+
+  it("early failures honour opt-outs and reuse a legacy id", async () => {
+    server.fault("/installer/SHA256SUMS", { kind: "status", status: 404 }, 10);
+    const optedOut = await bootstrap(["dash"], serverArgs(server), await pathWith(["curl"]), {
+      DO_NOT_TRACK: "1",
+    });
+    assert.equal(optedOut.code, 3);
+    assert.equal(sink.events.length, 0);
+    assert.equal(existsSync(join(home, ".runmat", "telemetry_id")), false);
+    const flag = await bootstrap(
+      ["dash"],
+      [...serverArgs(server), "--no-telemetry"],
+      await pathWith(["curl"]),
+    );
+    assert.equal(flag.code, 3);
+    assert.equal(sink.events.length, 0);
+
+    execFileSync("sh", [
+      "-c",
+      `mkdir -p "${home}/.runmat" && echo 1700000000-12345 > "${home}/.runmat/telemetry_id"`,
+    ]);
+    const counted = await bootstrap(["dash"], serverArgs(server), await pathWith(["curl"]));
+    assert.equal(counted.code, 3);
+    assert.deepEqual(
+      sink.events.map((e) => [e.event_label, e.cid]),
+      [
+        ["install_start", "1700000000-12345"],
+        ["install_failed", "1700000000-12345"],
+      ],
+    );
+  });
+
+  it("fails clearly without curl or wget", async () => {
+    const run = await bootstrap(["dash"], serverArgs(server), await pathWith([]));
+    assert.equal(run.code, 5);
+    assert.match(run.stderr, /neither curl nor wget/);
+  });
+});

@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { promisify } from "node:util";
+import AdmZip from "adm-zip";
+import { SEA_FUSE } from "../../scripts/build-binaries.js";
+import { VERSION } from "../../src/version.js";
+import { assertBinariesBuilt, RELEASE_DIR, SEA_TARGETS, seaBinary } from "../fixtures/binaries.js";
+import { ReleaseServer, TelemetrySink } from "../fixtures/release-server.js";
+import { cleanHome, makeHome, runInstaller } from "../fixtures/run.js";
+import { publishRelease, serverArgs } from "../fixtures/world.js";
+
+const run = promisify(execFile);
+const WINE = "/usr/lib/wine/wine64";
+
+before(() => assertBinariesBuilt());
+
+describe("single binaries", () => {
+  it("every target has the SEA fuse flipped and the bundle injected", async () => {
+    const marker = Buffer.from("runmat-install sends 3 anonymous install events");
+    for (const target of SEA_TARGETS) {
+      const binary = await readFile(seaBinary(target.output));
+      assert.ok(binary.includes(Buffer.from(`${SEA_FUSE}:1`)), `${target.id}: fuse flipped`);
+      assert.ok(!binary.includes(Buffer.from(`${SEA_FUSE}:0`)), `${target.id}: no unflipped fuse`);
+      assert.ok(binary.includes(marker), `${target.id}: blob present`);
+    }
+  });
+
+  it("releases darwin binaries only when they could be signed (on macOS)", async () => {
+    const sums = await readFile(join(RELEASE_DIR, "SHA256SUMS"), "utf8");
+    const released = sums.includes("runmat-install-darwin-arm64.gz");
+    assert.equal(released, process.platform === "darwin");
+    for (const name of [
+      "runmat-install-linux-x64.gz",
+      "runmat-install-win-x64.exe.gz",
+      "runmat-install.cjs.gz",
+      "VERSION",
+    ]) {
+      assert.match(sums, new RegExp(`^[0-9a-f]{64}  ${name.replace(/\./g, "\\.")}$`, "m"));
+    }
+  });
+
+  describe("linux-x64, run for real", () => {
+    let server: ReleaseServer;
+    let sink: TelemetrySink;
+    let home: string;
+    before(async () => {
+      server = await new ReleaseServer().start();
+      sink = await new TelemetrySink().start();
+      home = await makeHome();
+    });
+    after(async () => {
+      await server.stop();
+      await sink.stop();
+      await cleanHome(home);
+    });
+
+    it("prints --help", async () => {
+      const { stdout } = await run(seaBinary("runmat-install-linux-x64"), ["--help"]);
+      assert.match(stdout, /Usage: runmat-install/);
+      assert.match(stdout, /--no-modify-path/);
+    });
+
+    it("installs from the fixture release and reports method=binary", async () => {
+      publishRelease(server, "v0.6.1");
+      const result = await runInstaller(home, serverArgs(server), {
+        command: [seaBinary("runmat-install-linux-x64")],
+        env: { RUNMAT_NO_TELEMETRY: undefined, RUNMAT_TELEMETRY_ENDPOINT: sink.url, PATH: "/usr/bin:/bin" },
+      });
+      assert.equal(result.code, 0, result.stderr);
+      const { stdout } = await run(join(home, ".local", "bin", "runmat"), ["--version"]);
+      assert.equal(stdout.trim(), "runmat 0.6.1");
+      assert.deepEqual(sink.labels(), ["install_start", "install_complete"]);
+      assert.ok(sink.events.every((event) => event.method === "binary"));
+    });
+  });
+
+  describe("win-x64 under Wine", () => {
+    let prefix: string;
+    let work: string;
+    const env = () => ({
+      ...process.env,
+      WINEPREFIX: prefix,
+      WINEDEBUG: "-all",
+      NODE_SKIP_PLATFORM_CHECK: "1",
+    });
+
+    /** Wine's stdout must be a file, not a pipe (a pipe fails with EBADF). */
+    async function wine(args: string[]): Promise<{ code: number; output: string }> {
+      const out = join(work, "out.txt");
+      const quoted = args.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
+      const code = await run("sh", ["-c", `${WINE} ${quoted} >'${out}' 2>&1`], { env: env() }).then(
+        () => 0,
+        (error: { code: number }) => error.code,
+      );
+      return { code, output: await readFile(out, "utf8") };
+    }
+
+    before(async () => {
+      assert.ok(existsSync(WINE), "wine64 is installed (.ci/run installs Debian's wine64)");
+      work = await mkdtemp(join(tmpdir(), "runmat-wine-"));
+      prefix = join(work, "prefix");
+      await mkdir(prefix);
+    });
+    after(async () => {
+      await run("/usr/lib/wine/wineserver64", ["-k"], { env: env() }).catch(() => {});
+      await rm(work, { recursive: true, force: true });
+    });
+
+    it("prints --help", async () => {
+      const { code, output } = await wine([seaBinary("runmat-install-win-x64.exe"), "--help"]);
+      assert.equal(code, 0, output);
+      assert.match(output, /Usage: runmat-install/);
+    });
+
+    it("installs a .zip offline into %USERPROFILE%\\.runmat\\bin and adds it to the user Path as REG_EXPAND_SZ", async () => {
+      // Any Windows program that prints the version can stand in for runmat.exe; the installer's
+      // own binary prints its version for --version, so the archive is named for that version.
+      const archive = new AdmZip();
+      archive.addFile("runmat.exe", await readFile(seaBinary("runmat-install-win-x64.exe")));
+      archive.addFile("runmat_core.dll", Buffer.from("a stand-in library"));
+      const zipPath = join(work, `runmat-v${VERSION}-windows-x86_64.zip`);
+      archive.writeZip(zipPath);
+      const { code, output } = await wine([
+        seaBinary("runmat-install-win-x64.exe"),
+        "--archive",
+        `Z:${zipPath.replace(/\//g, "\\")}`,
+        "--no-telemetry",
+      ]);
+      assert.equal(code, 0, output);
+      const bin = join(prefix, "drive_c", "users", process.env.USER ?? "root", ".runmat", "bin");
+      assert.ok(existsSync(join(bin, "runmat.exe")), output);
+      assert.ok(existsSync(join(bin, "runmat_core.dll")));
+      const query = await wine(["reg", "query", "HKCU\\Environment", "/v", "Path"]);
+      assert.match(query.output, /Path\s+REG_EXPAND_SZ\s+C:\\users\\[^\\]+\\\.runmat\\bin/);
+      const again = await wine([
+        seaBinary("runmat-install-win-x64.exe"),
+        "--archive",
+        `Z:${zipPath.replace(/\//g, "\\")}`,
+        "--no-telemetry",
+        "--force",
+      ]);
+      assert.equal(again.code, 0, again.output);
+      const after = await wine(["reg", "query", "HKCU\\Environment", "/v", "Path"]);
+      assert.equal(after.output.match(/\.runmat\\bin/g)?.length, 1, "added once");
+    });
+  });
+});
