@@ -235,6 +235,9 @@ export async function parseCommandLine(argv: string[], context: CliContext): Pro
     .showHelpAfterError("(run runmat-install --help for usage)")
     .addHelpText("after", helpEpilogue())
     .configureOutput({ writeOut: context.write, writeErr: context.writeError })
+    // Options after a subcommand belong to it (`status --json`); ones before it, such as the
+    // bootstrappers' `--method shell`, to the program. Each subcommand sees both.
+    .enablePositionalOptions()
     .exitOverride()
     .action((version: string | undefined, raw: RawOptions) => {
       invocation = { command: "install", options: toOptions(raw, version, context) };
@@ -289,7 +292,11 @@ export async function parseCommandLine(argv: string[], context: CliContext): Pro
         command: "uninstall",
         yes: Boolean(raw.yes),
         purge: Boolean(raw.purge),
-        options: toOptions({ ...raw, modifyPath: true, telemetry: true }, undefined, context),
+        options: toOptions(
+          { ...program.opts<RawOptions>(), ...raw, modifyPath: true, telemetry: true },
+          undefined,
+          context,
+        ),
       };
     });
 

@@ -214,9 +214,14 @@ export async function runUninstall(
     }
   }
   await rm(receiptPath(options.runmatHome), { force: true });
+  // The bootstrappers' download cache is ours but is not part of an install: kept unless --purge.
+  const installerCache = join(options.runmatHome, "installer");
   if (purge) {
     await rm(idPath(options.runmatHome), { force: true });
     await rm(settingsPath(options.runmatHome), { force: true });
+    await rm(installerCache, { recursive: true, force: true });
+  } else if (existsSync(installerCache)) {
+    ui.info(`Kept the installer cache ${installerCache}; --purge removes it.`);
   }
   // Deepest first, and only when empty: never a directory that holds something else.
   const candidates = [...receipt.createdDirs, options.runmatHome].sort((a, b) => b.length - a.length);

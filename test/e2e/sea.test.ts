@@ -148,5 +148,42 @@ describe("single binaries", () => {
       const after = await wine(["reg", "query", "HKCU\\Environment", "/v", "Path"]);
       assert.equal(after.output.match(/\.runmat\\bin/g)?.length, 1, "added once");
     });
+
+    it("uninstall removes its Path entry and keeps the others, still REG_EXPAND_SZ", async () => {
+      const others = "C:\\keep\\one;%SystemRoot%\\other";
+      const set = await wine([
+        "reg",
+        "add",
+        "HKCU\\Environment",
+        "/v",
+        "Path",
+        "/t",
+        "REG_EXPAND_SZ",
+        "/d",
+        others,
+        "/f",
+      ]);
+      assert.equal(set.code, 0, set.output);
+      const zipPath = join(work, `runmat-v${VERSION}-windows-x86_64.zip`);
+      const install = await wine([
+        seaBinary("runmat-install-win-x64.exe"),
+        "--archive",
+        `Z:${zipPath.replace(/\//g, "\\")}`,
+        "--no-telemetry",
+        "--force",
+      ]);
+      assert.equal(install.code, 0, install.output);
+      const installed = await wine(["reg", "query", "HKCU\\Environment", "/v", "Path"]);
+      assert.match(
+        installed.output,
+        /REG_EXPAND_SZ\s+C:\\users\\[^\\]+\\\.runmat\\bin;C:\\keep\\one;%SystemRoot%\\other/,
+      );
+      const uninstall = await wine([seaBinary("runmat-install-win-x64.exe"), "uninstall", "-y"]);
+      assert.equal(uninstall.code, 0, uninstall.output);
+      const query = await wine(["reg", "query", "HKCU\\Environment", "/v", "Path"]);
+      assert.match(query.output, /Path\s+REG_EXPAND_SZ\s+C:\\keep\\one;%SystemRoot%\\other\s*$/m);
+      const bin = join(prefix, "drive_c", "users", process.env.USER ?? "root", ".runmat", "bin");
+      assert.equal(existsSync(join(bin, "runmat.exe")), false);
+    });
   });
 });
