@@ -191,7 +191,9 @@ function toOptions(
   context: CliContext,
 ): InstallOptions {
   const { env } = context;
-  const home = os.homedir();
+  // An unset HOME is reported (pipeline.ts) rather than replaced by the passwd entry's home,
+  // so a CI job with a scrubbed environment never writes somewhere it did not expect.
+  const home = context.platform === "win32" ? env.USERPROFILE || os.homedir() : (env.HOME ?? "");
   const output: OutputMode = raw.json ? "json" : raw.quiet ? "quiet" : raw.verbose ? "verbose" : "normal";
   const repo = raw.repo ?? env.RUNMAT_REPO ?? DEFAULT_REPO;
   if (!/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repo)) {
@@ -206,7 +208,8 @@ function toOptions(
   const archive = raw.archive ? resolve(expandHome(raw.archive, home)) : undefined;
   return {
     home,
-    runmatHome: join(home, ".runmat"),
+    // Empty without a home: nothing may then be read or written relative to the working directory.
+    runmatHome: home ? join(home, ".runmat") : "",
     output,
     telemetryFlag: raw.telemetry,
     method: detectMethod(raw.method ?? env.RUNMAT_INSTALL_METHOD, context.runningAsBinary),

@@ -14,6 +14,7 @@ import { acquireLock, placeFiles } from "./place.js";
 import { describeHost, type PlatformProbes, resolveTarget, type Target } from "./platform.js";
 import { mergePathEdits, type PathEdit, type Receipt, readReceipt, writeReceipt } from "./receipt.js";
 import {
+  type AssetChoice,
   findChecksumAsset,
   parseChecksumList,
   parseDigest,
@@ -67,12 +68,15 @@ export async function install(requested: InstallOptions, deps: InstallDeps): Pro
 
   const http = options.archive ? null : await createHttpClient(httpSettings(options, deps));
   try {
+    // install_start goes out as soon as the tag is known, so every later failure carries it.
+    const resolved = (tag: string | null, platform: string) => {
+      telemetry.facts.release = tag ?? "unknown";
+      telemetry.facts.platform = platform;
+      telemetry.start();
+    };
     const source = http
-      ? await resolveFromRelease(options, target, http, ui)
-      : await resolveFromArchive(options, target, ui);
-    telemetry.facts.release = source.tag ?? "unknown";
-    telemetry.facts.platform = source.platform;
-    telemetry.start();
+      ? await resolveFromRelease(options, target, http, ui, resolved)
+      : await resolveFromArchive(options, target, ui, resolved);
     // Checked after resolution so that install_failed still carries the release tag.
     await checkWritableLocations(options);
     if (!options.dryRun && !(await canRecordInHome(options))) {
@@ -187,7 +191,8 @@ export async function install(requested: InstallOptions, deps: InstallDeps): Pro
         await unlock();
       }
     } finally {
-      await rm(staging, { recursive: true, force: true });
+      // An aborted extraction can still be closing files: retry rather than leave staging behind.
+      await rm(staging, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
       if (!committed && createdDir) await removeEmptyDirectories(options.dir, createdDir);
     }
   } finally {
@@ -217,6 +222,13 @@ async function canRecordInHome(options: InstallOptions): Promise<boolean> {
 
 /** Fails before any download when the install could not be written anyway. */
 async function checkWritableLocations(options: InstallOptions): Promise<void> {
+  if (!options.home) {
+    throw new InstallError(
+      "filesystem",
+      "HOME is not set, so there is nowhere to keep the receipt and PATH setup.",
+      "Set HOME to your home directory (for example HOME=/home/you), then run the installer again.",
+    );
+  }
   const home = await stat(options.home).catch(() => null);
   if (!home?.isDirectory()) {
     throw new InstallError(
@@ -257,9 +269,17 @@ async function resolveFromRelease(
   target: Target,
   http: HttpClient,
   ui: Ui,
+  resolved: (tag: string | null, platform: string) => void,
 ): Promise<Source> {
   const release = await fetchRelease(http, options.apiUrl, options.repo, options.version);
-  const choice = selectAsset(release, target);
+  let choice: AssetChoice;
+  try {
+    choice = selectAsset(release, target);
+  } catch (error) {
+    resolved(release.tag_name, target.platform);
+    throw error;
+  }
+  resolved(release.tag_name, choice.platform);
   if (choice.usedFallback) {
     ui.warn(
       `No ${target.platform} build in ${release.tag_name}; installing the ${choice.platform} build (runs under emulation).`,
@@ -307,9 +327,16 @@ function missingChecksum(assetName: string, required: boolean, ui: Ui): null {
   return null;
 }
 
-async function resolveFromArchive(options: InstallOptions, target: Target, ui: Ui): Promise<Source> {
+async function resolveFromArchive(
+  options: InstallOptions,
+  target: Target,
+  ui: Ui,
+  resolved: (tag: string | null, platform: string) => void,
+): Promise<Source> {
   const file = options.archive!;
   const assetName = basename(file);
+  const tag = tagFromArchiveName(assetName) ?? (options.version || null);
+  resolved(tag, target.platform);
   const info = await stat(file).catch(() => null);
   if (!info?.isFile()) {
     throw new InstallError(
@@ -333,7 +360,6 @@ async function resolveFromArchive(options: InstallOptions, target: Target, ui: U
     if (sha256) break;
   }
   if (!sha256) missingChecksum(assetName, options.requireChecksum, ui);
-  const tag = tagFromArchiveName(assetName) ?? (options.version || null);
   return { tag, platform: target.platform, assetName, location: { file }, sha256 };
 }
 

@@ -36,6 +36,7 @@ async function readExistingId(path: string): Promise<string | null> {
 
 /** Returns the id to send, creating (or replacing an invalid) one. A read-only HOME gets a per-run id. */
 export async function loadOrCreateId(runmatHome: string): Promise<string> {
+  if (!runmatHome) return randomUUID();
   const path = idPath(runmatHome);
   const existing = await readExistingId(path);
   if (existing) return existing;

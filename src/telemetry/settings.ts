@@ -10,6 +10,7 @@ export function settingsPath(runmatHome: string): string {
 }
 
 export async function isPersistedDisabled(runmatHome: string): Promise<boolean> {
+  if (!runmatHome) return false;
   try {
     const value = JSON.parse(await readFile(settingsPath(runmatHome), "utf8")) as { enabled?: unknown };
     return value.enabled === false;

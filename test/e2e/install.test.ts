@@ -1,13 +1,11 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
-import { createServer, request as httpRequest, type Server } from "node:http";
-import { type AddressInfo, connect } from "node:net";
 import { join } from "node:path";
 import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import { releaseTarGz, releaseZip, sha256, tarGz } from "../fixtures/archives.js";
+import { type Proxy, startProxy } from "../fixtures/proxy.js";
 import { ReleaseServer } from "../fixtures/release-server.js";
 import { cleanHome, diffTrees, makeHome, runInstaller, snapshotTree } from "../fixtures/run.js";
 import { assetName, HOST_PLATFORM, publishRelease, serverArgs } from "../fixtures/world.js";
@@ -376,69 +374,31 @@ describe("PATH", () => {
 });
 
 describe("proxy", () => {
-  let proxy: Server;
-  let proxyUrl: string;
-  const seen: { method: string; target: string; auth?: string }[] = [];
-
+  let proxy: Proxy;
   before(async () => {
-    // A small forward proxy: CONNECT tunnels and absolute-form requests, with Basic auth required.
-    proxy = createServer((req, res) => {
-      seen.push({
-        method: req.method ?? "",
-        target: req.url ?? "",
-        auth: req.headers["proxy-authorization"],
-      });
-      const target = new URL(req.url ?? "");
-      const upstream = httpRequest(target, { method: req.method, headers: req.headers }, (response) => {
-        res.writeHead(response.statusCode ?? 502, response.headers);
-        response.pipe(res);
-      });
-      req.pipe(upstream);
-    });
-    proxy.on("connect", (req, socket, head) => {
-      seen.push({ method: "CONNECT", target: req.url ?? "", auth: req.headers["proxy-authorization"] });
-      if (req.headers["proxy-authorization"] !== `Basic ${Buffer.from("alice:s3cret").toString("base64")}`) {
-        socket.end("HTTP/1.1 407 Proxy Authentication Required\r\n\r\n");
-        return;
-      }
-      const [host, port] = (req.url ?? "").split(":");
-      const upstream = connect(Number(port), host, () => {
-        socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
-        upstream.write(head);
-        upstream.pipe(socket);
-        socket.pipe(upstream);
-      });
-      upstream.on("error", () => socket.destroy());
-      socket.on("error", () => upstream.destroy());
-    });
-    proxy.listen(0, "127.0.0.1");
-    await once(proxy, "listening");
-    proxyUrl = `http://alice:s3cret@127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    proxy = await startProxy();
   });
-  after(() => {
-    proxy.closeAllConnections();
-    proxy.close();
-  });
+  after(() => proxy.close());
 
   it("downloads through HTTP_PROXY with its credentials", async () => {
     publishRelease(server, "v0.6.1");
-    seen.length = 0;
+    proxy.seen.length = 0;
     const run = await runInstaller(home, serverArgs(server), {
-      env: { HTTP_PROXY: proxyUrl, HTTPS_PROXY: proxyUrl },
+      env: { HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url },
     });
     assert.equal(run.code, 0, run.stderr);
     assert.equal(runmatVersion(bin()), "runmat 0.6.1");
-    assert.ok(seen.length > 0, "the proxy saw the traffic");
-    assert.ok(seen.every((request) => request.auth?.startsWith("Basic ")));
+    assert.ok(proxy.seen.length > 0, "the proxy saw the traffic");
+    assert.ok(proxy.seen.every((request) => request.auth?.startsWith("Basic ")));
   });
 
   it("fails cleanly when the proxy wants credentials that are missing", async () => {
     publishRelease(server, "v0.6.1");
-    const noAuth = proxyUrl.replace("alice:s3cret@", "");
     const run = await runInstaller(home, serverArgs(server), {
-      env: { HTTP_PROXY: noAuth, HTTPS_PROXY: noAuth },
+      env: { HTTP_PROXY: proxy.bareUrl, HTTPS_PROXY: proxy.bareUrl },
     });
     assert.equal(run.code, 3);
+    assert.match(run.stderr, /proxy refused the connection \(HTTP 407: authentication required\)/);
     assert.equal(existsSync(bin()), false);
   });
 });
