@@ -1,7 +1,8 @@
 // The anonymous client id in ~/.runmat/telemetry_id, shared with the old install scripts.
 import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
 import { open } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { writeFileAtomic } from "../fs-atomic.js";
 
 /** Old scripts wrote GUIDs and "1700000000-12345" ids; both match. Anything else is never sent. */
@@ -36,7 +37,8 @@ async function readExistingId(path: string): Promise<string | null> {
 
 /** Returns the id to send, creating (or replacing an invalid) one. A read-only HOME gets a per-run id. */
 export async function loadOrCreateId(runmatHome: string): Promise<string> {
-  if (!runmatHome) return randomUUID();
+  // No home (unset or missing): an id for this run only, and never a home created for it.
+  if (!runmatHome || !existsSync(dirname(runmatHome))) return randomUUID();
   const path = idPath(runmatHome);
   const existing = await readExistingId(path);
   if (existing) return existing;

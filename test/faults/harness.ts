@@ -51,8 +51,10 @@ export interface Scenario {
   heal?(world: World): Promise<RunPlan | undefined> | RunPlan | undefined;
   /** Extra checks on the outcome. */
   check?(world: World, run: RunResult): Promise<void> | void;
-  /** For outcomes telemetry cannot see (a fault before the installer can send). */
-  telemetry?: "events" | "none";
+  /** The events the endpoint must see, when the endpoint itself is the fault. */
+  events?: string[];
+  /** Makes HOME's path contain this (spaces, unicode). */
+  homeLabel?: string;
 }
 
 export interface ScenarioResult {
@@ -98,8 +100,8 @@ export class World {
   }
 
   /** A HOME with dotfiles and an earlier install of v0.6.1. */
-  async freshHome(): Promise<void> {
-    this.home = await makeHome("fault");
+  async freshHome(label = "fault"): Promise<void> {
+    this.home = await makeHome(label);
     await mkdir(join(this.home, "dotfiles"));
     await writeFile(join(this.home, "dotfiles", "bashrc"), "# my bashrc, kept in a dotfiles repo\n");
     await symlink(join(this.home, "dotfiles", "bashrc"), join(this.home, ".bashrc"));
@@ -160,12 +162,8 @@ async function checkState(
 }
 
 function checkTelemetry(world: World, scenario: Scenario): void {
-  if (scenario.telemetry === "none") {
-    assert.equal(world.sink.events.length, 0);
-    return;
-  }
   const outcome = scenario.exit === 0 ? "install_complete" : "install_failed";
-  assert.deepEqual(world.sink.labels(), ["install_start", outcome]);
+  assert.deepEqual(world.sink.labels(), scenario.events ?? ["install_start", outcome]);
   for (const event of world.sink.events) {
     assert.equal(event.release, scenario.release ?? "v0.7.0");
     assert.equal(event.platform, scenario.platform ?? HOST_PLATFORM);
@@ -187,7 +185,7 @@ export async function runScenario(world: World, scenario: Scenario): Promise<voi
     },
   };
   world.results.push(result);
-  await world.freshHome();
+  await world.freshHome(scenario.homeLabel);
   try {
     const plan = (await scenario.arrange?.(world)) ?? {};
     const before = await snapshotTree(world.home);
@@ -274,4 +272,37 @@ export async function writeReport(file: string, results: ScenarioResult[]): Prom
   ].join("\n");
   await mkdir(join(ROOT, "docs"), { recursive: true });
   await writeFile(REPORT, text);
+}
+
+/**
+ * Records a scenario that drives the installer itself (signals, races, security checks):
+ * `body` asserts the listed invariants and throws on the first that fails.
+ */
+export async function runCustom(
+  world: World,
+  meta: { name: string; category: string; exit: number; invariants: (keyof ScenarioResult["invariants"])[] },
+  body: () => Promise<number | null>,
+): Promise<void> {
+  const invariants: ScenarioResult["invariants"] = {
+    exit: "n/a",
+    state: "n/a",
+    telemetry: "n/a",
+    retry: "n/a",
+  };
+  for (const name of meta.invariants) invariants[name] = "fail";
+  const result: ScenarioResult = {
+    name: meta.name,
+    category: meta.category,
+    exit: meta.exit,
+    actualExit: null,
+    invariants,
+  };
+  world.results.push(result);
+  try {
+    result.actualExit = await body();
+    for (const name of meta.invariants) invariants[name] = "pass";
+  } catch (error) {
+    result.detail = (error as Error).message.split("\n")[0];
+    throw error;
+  }
 }
