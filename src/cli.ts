@@ -3,6 +3,7 @@ import os from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { type ErrorKind, EXIT_CODE_MEANINGS, EXIT_CODES, InstallError } from "./errors.js";
+import { checkUrlAllowed } from "./http.js";
 import { normalizeRequestedVersion } from "./release.js";
 import { METHODS, type Method } from "./telemetry/payload.js";
 import type { OutputMode } from "./ui.js";
@@ -218,7 +219,10 @@ function toOptions(
     modifyPath: raw.modifyPath && !truthy(env.RUNMAT_NO_MODIFY_PATH),
     archive,
     repo,
-    apiUrl: (raw.githubApi ?? env.RUNMAT_GITHUB_API_URL ?? DEFAULT_API).replace(/\/+$/, ""),
+    apiUrl: checkUrlAllowed(
+      raw.githubApi ?? env.RUNMAT_GITHUB_API_URL ?? DEFAULT_API,
+      "--github-api",
+    ).href.replace(/\/+$/, ""),
     token: env.GITHUB_TOKEN || env.GH_TOKEN || undefined,
     requireChecksum: Boolean(raw.requireChecksum),
     force: Boolean(raw.force),

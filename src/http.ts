@@ -1,7 +1,7 @@
 // Every network request the installer makes goes through here: the proxy-aware undici
 // dispatcher, the URL policy (HTTPS unless loopback), token scoping, redirects, timeouts and retries.
 import type { Dispatcher } from "undici";
-import { InstallError, isAbortError } from "./errors.js";
+import { type ErrorKind, InstallError, isAbortError } from "./errors.js";
 import { VERSION } from "./version.js";
 
 export interface HttpSettings {
@@ -57,20 +57,25 @@ export function isLoopbackHost(hostname: string): boolean {
   return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
-/** Users get HTTPS; plain HTTP is allowed only to loopback, which is what the tests use. */
-export function checkUrlAllowed(raw: string | URL, what: string): URL {
+/**
+ * Users get HTTPS; plain HTTP is allowed only to loopback, which is what the tests use.
+ * A bad URL the user gave is a usage error; one a server handed us is a network error.
+ */
+export function checkUrlAllowed(raw: string | URL, what: string, kind: ErrorKind = "usage"): URL {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new InstallError("usage", `${what} is not a valid URL: ${String(raw)}`, "Use a full https:// URL.");
+    throw new InstallError(kind, `${what} is not a valid URL: ${String(raw)}`, "Use a full https:// URL.");
   }
   if (url.protocol === "https:") return url;
   if (url.protocol === "http:" && isLoopbackHost(url.hostname)) return url;
   throw new InstallError(
-    "usage",
+    kind,
     `Refusing ${what} over ${url.protocol.replace(":", "")}: ${url.origin}`,
-    "Only https:// URLs are accepted (plain http:// only for 127.0.0.1/localhost).",
+    kind === "usage"
+      ? "Only https:// URLs are accepted (plain http:// only for 127.0.0.1/localhost)."
+      : "The release points at an insecure URL; report it to the RunMat maintainers.",
   );
 }
 
@@ -82,7 +87,7 @@ export async function openUrl(
 ): Promise<OpenResponse> {
   const { settings, dispatcher } = client;
   const { request } = await import("undici");
-  let url = checkUrlAllowed(startUrl, "download");
+  let url = checkUrlAllowed(startUrl, "download", "network");
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
     const headers: Record<string, string> = { "user-agent": `runmat-install/${VERSION}`, ...extraHeaders };
     if (settings.token && url.origin === settings.apiOrigin)
@@ -100,7 +105,7 @@ export async function openUrl(
           "The server or a proxy is downgrading the connection; check your network.",
         );
       }
-      url = checkUrlAllowed(next, "redirect");
+      url = checkUrlAllowed(next, "redirect", "network");
       continue;
     }
     return { statusCode: response.statusCode, headers: response.headers, body: response.body, url };

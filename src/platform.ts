@@ -33,36 +33,37 @@ export interface Target extends Host {
   binaryName: "runmat" | "runmat.exe";
 }
 
-const RELEASE_TARGETS: Record<`${Os}-${Arch}`, string> = {
-  "linux-x86_64": "linux-x86_64",
-  "linux-arm64": "linux-aarch64",
-  "darwin-x86_64": "macos-x86_64",
-  "darwin-arm64": "macos-aarch64",
-  "windows-x86_64": "windows-x86_64",
-  "windows-arm64": "windows-aarch64",
-};
+// Maps, not object literals: a host string such as "valueOf" must not find a prototype member.
+const RELEASE_TARGETS = new Map<string, string>([
+  ["linux-x86_64", "linux-x86_64"],
+  ["linux-arm64", "linux-aarch64"],
+  ["darwin-x86_64", "macos-x86_64"],
+  ["darwin-arm64", "macos-aarch64"],
+  ["windows-x86_64", "windows-x86_64"],
+  ["windows-arm64", "windows-aarch64"],
+]);
 
 // Windows on ARM emulates x64 binaries, so an arm64 host can fall back to them.
-const FALLBACKS: Record<string, string> = { "windows-aarch64": "windows-x86_64" };
+const FALLBACKS = new Map([["windows-aarch64", "windows-x86_64"]]);
 
-const OS_ALIASES: Record<string, Os> = {
-  linux: "linux",
-  darwin: "darwin",
-  win32: "windows",
-  windows: "windows",
-};
+const OS_ALIASES = new Map<string, Os>([
+  ["linux", "linux"],
+  ["darwin", "darwin"],
+  ["win32", "windows"],
+  ["windows", "windows"],
+]);
 
-const ARCH_ALIASES: Record<string, Arch> = {
-  x64: "x86_64",
-  x86_64: "x86_64",
-  amd64: "x86_64",
-  AMD64: "x86_64",
-  arm64: "arm64",
-  aarch64: "arm64",
-  ARM64: "arm64",
-};
+const ARCH_ALIASES = new Map<string, Arch>([
+  ["x64", "x86_64"],
+  ["x86_64", "x86_64"],
+  ["amd64", "x86_64"],
+  ["AMD64", "x86_64"],
+  ["arm64", "arm64"],
+  ["aarch64", "arm64"],
+  ["ARM64", "arm64"],
+]);
 
-export const SUPPORTED_PLATFORMS = Object.values(RELEASE_TARGETS);
+export const SUPPORTED_PLATFORMS = [...RELEASE_TARGETS.values()];
 
 /** Any value that leaves this machine: at most 64 characters of [A-Za-z0-9_.-]. */
 export function sanitizeDimension(raw: string): string {
@@ -70,11 +71,11 @@ export function sanitizeDimension(raw: string): string {
 }
 
 export function normalizeOs(raw: string): string {
-  return OS_ALIASES[raw] ?? sanitizeDimension(raw);
+  return OS_ALIASES.get(raw) ?? sanitizeDimension(raw);
 }
 
 export function normalizeArch(raw: string): string {
-  return ARCH_ALIASES[raw] ?? sanitizeDimension(raw);
+  return ARCH_ALIASES.get(raw) ?? sanitizeDimension(raw);
 }
 
 export function describeHost(probes: PlatformProbes): Host {
@@ -87,8 +88,7 @@ export function describeHost(probes: PlatformProbes): Host {
 
 export function resolveTarget(probes: PlatformProbes): Target {
   const host = describeHost(probes);
-  const key = `${host.os}-${host.arch}` as keyof typeof RELEASE_TARGETS;
-  const platform = RELEASE_TARGETS[key];
+  const platform = RELEASE_TARGETS.get(`${host.os}-${host.arch}`);
   if (!platform) {
     throw new InstallError(
       "platform",
@@ -108,7 +108,7 @@ export function resolveTarget(probes: PlatformProbes): Target {
     os: host.os as Os,
     arch: host.arch as Arch,
     platform,
-    fallbackPlatform: FALLBACKS[platform],
+    fallbackPlatform: FALLBACKS.get(platform),
     archiveExtension: windows ? ".zip" : ".tar.gz",
     binaryName: windows ? "runmat.exe" : "runmat",
   };

@@ -60,7 +60,7 @@ export interface Scenario {
 export interface ScenarioResult {
   name: string;
   category: string;
-  exit: number;
+  exit: number | string;
   actualExit: number | null;
   invariants: Record<"exit" | "state" | "telemetry" | "retry", "pass" | "fail" | "n/a">;
   detail?: string;
@@ -280,7 +280,12 @@ export async function writeReport(file: string, results: ScenarioResult[]): Prom
  */
 export async function runCustom(
   world: World,
-  meta: { name: string; category: string; exit: number; invariants: (keyof ScenarioResult["invariants"])[] },
+  meta: {
+    name: string;
+    category: string;
+    exit: number | string;
+    invariants: (keyof ScenarioResult["invariants"])[];
+  },
   body: () => Promise<number | null>,
 ): Promise<void> {
   const invariants: ScenarioResult["invariants"] = {
