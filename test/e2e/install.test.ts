@@ -5,7 +5,7 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import { releaseTarGz, releaseZip, sha256, tarGz } from "../fixtures/archives.js";
-import { type Proxy, startProxy } from "../fixtures/proxy.js";
+import { type ForwardProxy, startProxy } from "../fixtures/proxy.js";
 import { ReleaseServer } from "../fixtures/release-server.js";
 import { cleanHome, diffTrees, makeHome, runInstaller, snapshotTree } from "../fixtures/run.js";
 import { assetName, HOST_PLATFORM, publishRelease, serverArgs } from "../fixtures/world.js";
@@ -374,7 +374,7 @@ describe("PATH", () => {
 });
 
 describe("proxy", () => {
-  let proxy: Proxy;
+  let proxy: ForwardProxy;
   before(async () => {
     proxy = await startProxy();
   });

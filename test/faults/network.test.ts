@@ -1,10 +1,10 @@
 import { after, before, describe, it } from "node:test";
-import { type Proxy, startProxy } from "../fixtures/proxy.js";
+import { type ForwardProxy, startProxy } from "../fixtures/proxy.js";
 import { serverArgs } from "../fixtures/world.js";
 import { runScenario, type Scenario, World, writeReport } from "./harness.js";
 
 const world = new World();
-let proxy: Proxy;
+let proxy: ForwardProxy;
 /** The telemetry sink's host:port, for NO_PROXY: the broken proxy is the fault, not the endpoint. */
 const sinkHost = (w: World) => new URL(w.sink.url).host;
 const fail = (name: string, s: Omit<Scenario, "name" | "category">): Scenario => ({
