@@ -1,10 +1,12 @@
 // Safe extraction of release archives into a staging directory. Every entry passes
-// EntryGuard first; tar.gz streams through node-tar and zip through yauzl, so neither
-// holds the archive in memory.
+// EntryGuard first; tar.gz streams through node-tar (even while it downloads) and zip
+// through yauzl, so neither holds the archive in memory.
+import { once } from "node:events";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, readdir, stat, symlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
+import { createGunzip, type Gunzip } from "node:zlib";
 import type { Entry as ZipEntry, ZipFile } from "yauzl";
 import {
   type ArchiveEntry,
@@ -13,7 +15,7 @@ import {
   type ExtractLimits,
   isSharedLibrary,
 } from "./archive-policy.js";
-import { InstallError, isAbortError } from "./errors.js";
+import { InstallError, isAbortError, toInstallError } from "./errors.js";
 
 export type ArchiveKind = "tar.gz" | "zip";
 
@@ -25,10 +27,11 @@ export function archiveKindOf(fileName: string): ArchiveKind | null {
 
 const FILESYSTEM_CODES = new Set(["EACCES", "EPERM", "EROFS", "ENOSPC", "EFBIG", "EDQUOT", "EMFILE"]);
 
+/** What went wrong while unpacking, as an InstallError: a write error, or a damaged archive. */
 function corrupt(error: unknown, kind: ArchiveKind): unknown {
   if (error instanceof InstallError || isAbortError(error)) return error;
   const code = (error as NodeJS.ErrnoException).code;
-  if (code && FILESYSTEM_CODES.has(code)) return error;
+  if (code && FILESYSTEM_CODES.has(code)) return toInstallError(error);
   const detail = error instanceof Error ? error.message : String(error);
   return new InstallError(
     "integrity",
@@ -45,67 +48,117 @@ export async function extractArchive(
   signal: AbortSignal,
   limits?: ExtractLimits,
 ): Promise<void> {
-  const guard = new EntryGuard(limits);
+  if (kind === "tar.gz") {
+    const tar = await TarExtraction.start(destination, limits);
+    try {
+      for await (const chunk of createReadStream(file, { highWaterMark: 256 * 1024 })) {
+        signal.throwIfAborted();
+        await tar.write(chunk as Buffer);
+      }
+      await tar.end();
+    } catch (error) {
+      tar.abort(error);
+      await tar.settled();
+      throw corrupt(error, kind);
+    }
+    return;
+  }
   try {
-    if (kind === "tar.gz") await extractTar(file, destination, guard, signal);
-    else await extractZip(file, destination, guard, signal);
+    await extractZip(file, destination, new EntryGuard(limits), signal);
   } catch (error) {
     throw corrupt(error, kind);
   }
 }
 
-const TAR_TYPES: Record<string, EntryType> = {
-  File: "file",
-  OldFile: "file",
-  ContiguousFile: "file",
-  Directory: "directory",
-  SymbolicLink: "symlink",
-  Link: "hardlink",
-};
+const TAR_TYPES = new Map<string, EntryType>([
+  ["File", "file"],
+  ["OldFile", "file"],
+  ["ContiguousFile", "file"],
+  ["Directory", "directory"],
+  ["SymbolicLink", "symlink"],
+  ["Link", "hardlink"],
+]);
 
-async function extractTar(file: string, destination: string, guard: EntryGuard, signal: AbortSignal) {
-  const { Unpack } = await import("tar");
-  await new Promise<void>((resolve, reject) => {
-    let failed = false;
-    const fail = (error: unknown) => {
-      if (failed) return;
-      failed = true;
-      source.destroy();
-      reject(error);
-    };
-    const unpack = new Unpack({
+/**
+ * Unpacks a .tar.gz that is fed to it chunk by chunk, so that a download can be unpacked
+ * while it arrives. Every entry passes EntryGuard first; the first unsafe entry, corrupt
+ * byte or write error stops it, and write() then throws that reason as an InstallError.
+ */
+export class TarExtraction {
+  private failure: unknown = null;
+  private readonly finished: Promise<void>;
+  private rejectFinished!: (reason: unknown) => void;
+  private readonly unpack: import("tar").Unpack;
+  private readonly gunzip: Gunzip;
+
+  private constructor(Unpack: typeof import("tar").Unpack, destination: string, guard: EntryGuard) {
+    // Node's own gunzip runs on the thread pool, beside the download and the writes, and its
+    // large output chunks mean few, large file writes; tar then parses a plain tar stream.
+    this.gunzip = createGunzip({ chunkSize: 512 * 1024 });
+    this.unpack = new Unpack({
       cwd: destination,
       strict: true,
       // As root, tar would otherwise restore the archive's owner ids onto our files.
       preserveOwner: false,
       filter: (path, entry) => {
-        if (failed) return false;
+        if (this.failure) return false;
         const info = entry as { type?: string; size?: number; linkpath?: string };
         try {
           guard.check({
             name: path,
-            type: TAR_TYPES[info.type ?? ""] ?? "other",
+            type: TAR_TYPES.get(info.type ?? "") ?? "other",
             size: info.size ?? 0,
             linkTarget: info.linkpath,
           });
           return true;
         } catch (error) {
-          fail(error);
+          this.abort(error);
           return false;
         }
       },
     });
-    const source = createReadStream(file, { highWaterMark: 1024 * 1024 });
-    const onAbort = () => fail(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    unpack.on("error", fail);
-    source.on("error", fail);
-    unpack.on("close", () => {
-      signal.removeEventListener("abort", onAbort);
-      if (!failed) resolve();
+    this.finished = new Promise<void>((resolve, reject) => {
+      this.rejectFinished = reject;
+      this.unpack.on("close", () => resolve());
     });
-    source.pipe(unpack as unknown as NodeJS.WritableStream);
-  });
+    this.finished.catch(() => {}); // observed through write(), end() and settled()
+    this.unpack.on("error", (error: unknown) => this.abort(error));
+    this.gunzip.on("error", (error: unknown) => this.abort(error));
+    this.gunzip.pipe(this.unpack as unknown as NodeJS.WritableStream);
+  }
+
+  static async start(destination: string, limits?: ExtractLimits): Promise<TarExtraction> {
+    const { Unpack } = await import("tar");
+    return new TarExtraction(Unpack, destination, new EntryGuard(limits));
+  }
+
+  /** Feeds bytes, waiting while the unpacker catches up. */
+  async write(chunk: Buffer): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (!this.gunzip.write(chunk)) await Promise.race([once(this.gunzip, "drain"), this.finished]);
+    if (this.failure) throw this.failure;
+  }
+
+  /** Every byte has been given: waits until the last file is written. */
+  async end(): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.gunzip.end();
+    await this.finished;
+  }
+
+  /** Stops unpacking, for the given reason; later writes throw it. */
+  abort(reason: unknown): void {
+    if (this.failure) return;
+    this.failure = corrupt(reason, "tar.gz");
+    this.gunzip.unpipe();
+    this.gunzip.destroy();
+    this.rejectFinished(this.failure);
+  }
+
+  /** Resolves once unpacking has stopped, however it ended. */
+  settled(): Promise<void> {
+    return this.finished.catch(() => {});
+  }
 }
 
 function zipEntryType(entry: ZipEntry): EntryType {

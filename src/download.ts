@@ -1,8 +1,8 @@
-// Streams a release asset to a staging file, hashing as it goes, resuming with Range after a
-// transient failure when the server allows it.
+// Streams a release asset into a sink (a staging file, or the tar unpacker directly),
+// hashing as it goes, and resumes with Range after a transient failure when the server allows.
 import { createHash, type Hash } from "node:crypto";
 import { open } from "node:fs/promises";
-import { InstallError } from "./errors.js";
+import { InstallError, toInstallError } from "./errors.js";
 import { type HttpClient, HttpStatusError, openUrl, withRetries } from "./http.js";
 
 export interface DownloadResult {
@@ -12,17 +12,45 @@ export interface DownloadResult {
 
 export type ProgressListener = (received: number, total: number | undefined) => void;
 
-export async function downloadToFile(
+/** Where the bytes go, in order. */
+export interface DownloadSink {
+  write(chunk: Buffer): Promise<void>;
+  /** The download starts again from byte 0: forget everything written so far. */
+  restart(): Promise<void>;
+}
+
+/** A sink that writes a file; close it when the download is over, however it ended. */
+export async function openFileSink(path: string): Promise<DownloadSink & { close(): Promise<void> }> {
+  const handle = await open(path, "w", 0o600);
+  let position = 0;
+  return {
+    write: async (chunk) => {
+      await handle.write(chunk, 0, chunk.length, position);
+      position += chunk.length;
+    },
+    restart: async () => {
+      position = 0;
+      await handle.truncate(0);
+    },
+    close: () => handle.close(),
+  };
+}
+
+export async function download(
   client: HttpClient,
   url: URL,
-  file: string,
   expectedSize: number | undefined,
   onProgress: ProgressListener,
+  sink: DownloadSink,
 ): Promise<DownloadResult> {
-  const handle = await open(file, "w", 0o600);
   let hash: Hash = createHash("sha256");
   let written = 0;
   let total = expectedSize;
+  const restart = async () => {
+    written = 0;
+    hash = createHash("sha256");
+    await sink.restart();
+  };
   try {
     await withRetries(client, `Download of ${url.pathname.split("/").pop()}`, async () => {
       const headers: Record<string, string> = { accept: "application/octet-stream" };
@@ -34,25 +62,22 @@ export async function downloadToFile(
         await response.body.dump();
         if (response.statusCode === 206 || response.statusCode === 416) {
           // The server answered our Range with something we cannot append to: start over.
-          written = 0;
-          hash = createHash("sha256");
-          await handle.truncate(0);
+          await restart();
           throw new Error("server rejected the resume request");
         }
         throw new HttpStatusError(response.statusCode, response.url, response.headers);
       }
-      if (!resumed && written > 0) {
-        // Range ignored (a plain 200): the body starts again from byte 0.
-        written = 0;
-        hash = createHash("sha256");
-        await handle.truncate(0);
-      }
+      // Range ignored (a plain 200): the body starts again from byte 0.
+      if (!resumed && written > 0) await restart();
       const length = Number(response.headers["content-length"]);
       if (total === undefined && Number.isFinite(length)) total = written + length;
       for await (const chunk of response.body as AsyncIterable<Buffer>) {
-        await handle.write(chunk, 0, chunk.length, written);
         hash.update(chunk);
         written += chunk.length;
+        // A sink that cannot take the bytes (disk full, unsafe archive) is not worth a retry.
+        await sink.write(chunk).catch((error: unknown) => {
+          throw toInstallError(error);
+        });
         onProgress(written, total);
       }
       if (total !== undefined && written < total) {
@@ -75,8 +100,6 @@ export async function downloadToFile(
       );
     }
     throw error;
-  } finally {
-    await handle.close();
   }
   if (expectedSize !== undefined && written !== expectedSize) {
     throw new InstallError(

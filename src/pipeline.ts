@@ -4,9 +4,15 @@
 import { existsSync } from "node:fs";
 import { access, constants, mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat } from "node:fs/promises";
 import { basename, delimiter, dirname, join, relative } from "node:path";
-import { archiveKindOf, extractArchive, locateRelease } from "./archive.js";
+import {
+  archiveKindOf,
+  extractArchive,
+  locateRelease,
+  TarExtraction,
+  type UnpackedRelease,
+} from "./archive.js";
 import type { InstallOptions } from "./cli.js";
-import { downloadToFile } from "./download.js";
+import { type DownloadSink, download, openFileSink } from "./download.js";
 import { InstallError } from "./errors.js";
 import { fetchChecksumFile, fetchRelease } from "./github.js";
 import { createHttpClient, type HttpClient } from "./http.js";
@@ -60,7 +66,9 @@ interface Source {
 }
 
 export async function install(requested: InstallOptions, deps: InstallDeps): Promise<InstallResult> {
-  let options: InstallOptions & { recordReceipt?: boolean } = requested;
+  let options = requested;
+  // A read-only HOME still gets RunMat, just without PATH edits or a receipt.
+  let recordReceipt = true;
   const { ui, telemetry, signal } = deps;
   Object.assign(telemetry.facts, describeHost(deps.probes));
   const target = resolveTarget(deps.probes);
@@ -83,7 +91,8 @@ export async function install(requested: InstallOptions, deps: InstallDeps): Pro
       ui.warn(
         `${options.home} is read-only: installing without PATH edits or a receipt (update and uninstall will not know about this install).`,
       );
-      options = { ...options, modifyPath: false, recordReceipt: false };
+      options = { ...options, modifyPath: false };
+      recordReceipt = false;
     }
 
     const binaryPath = join(options.dir, target.binaryName);
@@ -113,77 +122,36 @@ export async function install(requested: InstallOptions, deps: InstallDeps): Pro
     const staging = await mkdtemp(join(dirname(options.dir), ".runmat-install-"));
     let committed = false;
     try {
-      const archive = "file" in source.location ? source.location.file : join(staging, source.assetName);
-      if ("url" in source.location) {
-        const progress = await ui.progress(`Downloading ${source.assetName}`);
-        try {
-          const { sha256 } = await downloadToFile(
-            http!,
-            source.location.url,
-            archive,
-            source.location.size,
-            (r, t) => progress.update(r, t),
-          );
-          progress.done();
-          verifyChecksum(source, sha256);
-        } catch (error) {
-          progress.fail();
-          throw error;
-        }
-      } else if (source.sha256) {
-        verifyChecksum(source, await hashFile(archive));
-      }
-
-      const unpacked = join(staging, "unpacked");
-      await mkdir(unpacked);
-      ui.info(`Unpacking ${source.assetName}...`);
-      await extractArchive(archive, archiveKindOf(source.assetName)!, unpacked, signal);
+      const unpacked = await fetchAndUnpack(source, staging, http, deps);
       const release = await locateRelease(unpacked, target.binaryName);
       signal.throwIfAborted();
-
       const unlock = await acquireLock(options.dir, signal);
       try {
-        const placement = await placeFiles(release.directory, release.files, options.dir);
-        let version: string;
-        try {
-          const smoke = await smokeTest(
-            binaryPath,
-            source.tag ? versionOfTag(source.tag) : null,
-            options.smokeTimeoutMs,
-          );
-          version = source.tag ?? versionFromOutput(smoke.output);
-          signal.throwIfAborted();
-        } catch (error) {
-          await placement.rollback();
-          throw error;
-        }
+        const version = await placeAndVerify(release, options, source, binaryPath, signal);
+        committed = true;
         // From here on the new install is kept: PATH edits and the receipt run to the end
         // even if a signal arrives (main.ts only aborts; nothing below watches the signal).
-        await placement.commit();
-        committed = true;
         const edits = await addToPath(options, target, deps, false);
-        const earlier =
-          previous.state === "ok" && previous.receipt.dir === options.dir ? previous.receipt.pathEdits : [];
+        const sameDir =
+          previous.state === "ok" && previous.receipt.dir === options.dir ? previous.receipt : null;
         const receipt: Receipt = {
           schema: 1,
           installer: VERSION,
           version,
           platform: source.platform,
           dir: options.dir,
-          files: placement.targets,
-          pathEdits: mergePathEdits(earlier, edits.edits),
+          files: release.files.map((name) => join(options.dir, name)),
+          pathEdits: mergePathEdits(sameDir?.pathEdits ?? [], edits.edits),
           modifyPath: options.modifyPath,
           createdDirs: [
-            ...(previous.state === "ok" && previous.receipt.dir === options.dir
-              ? previous.receipt.createdDirs
-              : []),
+            ...(sameDir?.createdDirs ?? []),
             ...(createdDir ? directoriesBetween(createdDir, options.dir) : []),
             ...edits.createdDirs,
           ],
           method: options.method,
           installedAt: new Date().toISOString(),
         };
-        if (options.recordReceipt !== false) await writeReceipt(options.runmatHome, receipt);
+        if (recordReceipt) await writeReceipt(options.runmatHome, receipt);
         ui.result(`Installed RunMat ${version} to ${binaryPath}`);
         reportPath(options, target, edits, ui);
         return result(receipt, binaryPath, false, false);
@@ -197,6 +165,93 @@ export async function install(requested: InstallOptions, deps: InstallDeps): Pro
     }
   } finally {
     await http?.dispatcher.close().catch(() => {});
+  }
+}
+
+/**
+ * Gets the archive's bytes, checks their SHA-256 and unpacks them into staging/unpacked.
+ * A downloaded .tar.gz is unpacked while it arrives, overlapping the two; the unpacked files
+ * are used only once the whole archive's SHA-256 has matched, and are thrown away otherwise.
+ */
+async function fetchAndUnpack(
+  source: Source,
+  staging: string,
+  http: HttpClient | null,
+  { ui, signal }: InstallDeps,
+): Promise<string> {
+  const unpacked = join(staging, "unpacked");
+  await mkdir(unpacked);
+  const kind = archiveKindOf(source.assetName)!;
+  if ("file" in source.location) {
+    if (source.sha256) verifyChecksum(source, await hashFile(source.location.file));
+    ui.info(`Unpacking ${source.assetName}...`);
+    await extractArchive(source.location.file, kind, unpacked, signal);
+    return unpacked;
+  }
+  const archive = join(staging, source.assetName);
+  let tar = kind === "tar.gz" ? await TarExtraction.start(unpacked) : null;
+  const file = tar ? null : await openFileSink(archive);
+  const sink: DownloadSink = tar
+    ? {
+        write: (chunk) => tar!.write(chunk),
+        restart: async () => {
+          tar!.abort(new Error("the download restarted"));
+          await tar!.settled();
+          await rm(unpacked, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+          await mkdir(unpacked);
+          tar = await TarExtraction.start(unpacked);
+        },
+      }
+    : file!;
+  const progress = await ui.progress(`Downloading ${source.assetName}`);
+  try {
+    const { sha256 } = await download(
+      http!,
+      source.location.url,
+      source.location.size,
+      progress.update,
+      sink,
+    );
+    progress.done();
+    verifyChecksum(source, sha256);
+  } catch (error) {
+    progress.fail();
+    tar?.abort(error);
+    await tar?.settled();
+    throw error;
+  } finally {
+    await file?.close();
+  }
+  if (tar) {
+    await tar.end();
+  } else {
+    ui.info(`Unpacking ${source.assetName}...`);
+    await extractArchive(archive, kind, unpacked, signal);
+  }
+  return unpacked;
+}
+
+/**
+ * Swaps the new files in and runs `runmat --version`; on any failure the previous files are
+ * restored. Returns the version that was installed.
+ */
+async function placeAndVerify(
+  release: UnpackedRelease,
+  options: InstallOptions,
+  source: Source,
+  binaryPath: string,
+  signal: AbortSignal,
+): Promise<string> {
+  const placement = await placeFiles(release.directory, release.files, options.dir);
+  try {
+    const expected = source.tag ? versionOfTag(source.tag) : null;
+    const smoke = await smokeTest(binaryPath, expected, options.smokeTimeoutMs);
+    signal.throwIfAborted();
+    await placement.commit();
+    return source.tag ?? versionFromOutput(smoke.output);
+  } catch (error) {
+    await placement.rollback();
+    throw error;
   }
 }
 

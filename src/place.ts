@@ -55,8 +55,6 @@ interface PlacedFile {
 }
 
 export interface Placement {
-  /** Absolute paths of every file now in the install directory. */
-  targets: string[];
   /** Keeps the new files and deletes the old ones. */
   commit(): Promise<void>;
   /** Restores exactly what was there before. */
@@ -99,7 +97,6 @@ export async function placeFiles(
     throw error;
   }
   return {
-    targets: placed.map((file) => file.target),
     commit: async () => {
       for (const file of placed) if (file.backup) await rm(file.backup, { force: true }).catch(() => {});
     },

@@ -39,13 +39,6 @@ export interface ForwardedEvent {
   events: { name: string; params: Record<string, string | number> }[];
 }
 
-function json(status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json", ...headers },
-  });
-}
-
 /** Proxies set these; Cloudflare sets cf-connecting-ip. The Node server injects the socket address instead. */
 function defaultClientKey(request: Request): string {
   return (
@@ -56,9 +49,9 @@ function defaultClientKey(request: Request): string {
 }
 
 /** Reads at most MAX_BODY_BYTES, deciding on a too-large body before buffering it whole. */
-async function readBoundedBody(request: Request): Promise<string | null> {
+async function readBoundedBody(request: Request, limit: number): Promise<string | null> {
   const declared = Number(request.headers.get("content-length"));
-  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) return null;
+  if (Number.isFinite(declared) && declared > limit) return null;
   if (!request.body) return "";
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -67,7 +60,7 @@ async function readBoundedBody(request: Request): Promise<string | null> {
     const { done, value } = await reader.read();
     if (done) break;
     total += value.byteLength;
-    if (total > MAX_BODY_BYTES) {
+    if (total > limit) {
       await reader.cancel().catch(() => {});
       return null;
     }
@@ -117,38 +110,84 @@ export function toForwardedEvent(body: Record<string, unknown>, event: string): 
 
 const defaultLimiter = new TokenBucketLimiter({ perSecond: 5, burst: 30 });
 
-export async function handleTelemetry(request: Request, config: RelayConfig = {}): Promise<Response> {
+/** One request as the relay needs to see it, whatever carried it (Fetch API or node:http). */
+export interface TelemetryRequest {
+  method: string;
+  contentType: string | null;
+  /** Rate-limit key; never logged or forwarded. */
+  clientKey: string;
+  /** Reads the body, or answers null once it exceeds `limit` bytes. */
+  readBody(limit: number): Promise<string | null>;
+}
+
+export interface TelemetryReply {
+  status: number;
+  body: Record<string, unknown>;
+  headers?: Record<string, string>;
+}
+
+const reply = (
+  status: number,
+  body: Record<string, unknown>,
+  headers?: Record<string, string>,
+): TelemetryReply => ({
+  status,
+  body,
+  headers,
+});
+
+/** The relay's rules, free of any transport: both adapters below and the Node server use it. */
+export async function processTelemetry(
+  request: TelemetryRequest,
+  config: RelayConfig = {},
+): Promise<TelemetryReply> {
   if (request.method !== "POST")
-    return json(405, { ok: false, error: "method_not_allowed" }, { allow: "POST" });
-  const limiter = config.limiter ?? defaultLimiter;
-  if (!limiter.take((config.clientKey ?? defaultClientKey)(request))) {
-    return json(429, { ok: false, error: "rate_limited" }, { "retry-after": "1" });
+    return reply(405, { ok: false, error: "method_not_allowed" }, { allow: "POST" });
+  if (!(config.limiter ?? defaultLimiter).take(request.clientKey)) {
+    return reply(429, { ok: false, error: "rate_limited" }, { "retry-after": "1" });
   }
-  const type = (request.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
-  if (type !== "application/json") return json(415, { ok: false, error: "unsupported_media_type" });
-  const text = await readBoundedBody(request);
-  if (text === null) return json(413, { ok: false, error: "payload_too_large" });
+  const type = (request.contentType ?? "").split(";")[0].trim().toLowerCase();
+  if (type !== "application/json") return reply(415, { ok: false, error: "unsupported_media_type" });
+  const text = await request.readBody(MAX_BODY_BYTES);
+  if (text === null) return reply(413, { ok: false, error: "payload_too_large" });
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch {
-    return json(400, { ok: false, error: "invalid_json" });
+    return reply(400, { ok: false, error: "invalid_json" });
   }
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    return json(400, { ok: false, error: "invalid_json" });
+    return reply(400, { ok: false, error: "invalid_json" });
   }
   const fields = body as Record<string, unknown>;
   const event = typeof fields.event_label === "string" ? fields.event_label.trim() : "";
-  if (!EVENTS.has(event)) return json(400, { ok: false, error: "invalid_event" });
+  if (!EVENTS.has(event)) return reply(400, { ok: false, error: "invalid_event" });
 
   const forwarded = toForwardedEvent(fields, event);
   const log = config.log ?? ((line: string) => console.log(line));
   if (!config.measurementId || !config.apiSecret) {
     log(JSON.stringify({ accepted: forwarded.events[0].params, at: new Date().toISOString() }));
-    return json(200, { ok: true, forwarded: false });
+    return reply(200, { ok: true, forwarded: false });
   }
   const ok = await forwardToGa(forwarded, config, log);
-  return json(200, { ok: true, forwarded: ok });
+  return reply(200, { ok: true, forwarded: ok });
+}
+
+/** The Fetch API adapter: drops unchanged into a Next.js route, a Cloudflare Worker or Deno. */
+export async function handleTelemetry(request: Request, config: RelayConfig = {}): Promise<Response> {
+  const answer = await processTelemetry(
+    {
+      method: request.method,
+      contentType: request.headers.get("content-type"),
+      clientKey: (config.clientKey ?? defaultClientKey)(request),
+      readBody: (limit) => readBoundedBody(request, limit),
+    },
+    config,
+  );
+  return new Response(JSON.stringify(answer.body), {
+    status: answer.status,
+    headers: { "content-type": "application/json", ...answer.headers },
+  });
 }
 
 async function forwardToGa(event: ForwardedEvent, config: RelayConfig, log: (line: string) => void) {

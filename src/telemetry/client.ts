@@ -7,9 +7,9 @@ import { buildPayload, type InstallFacts, type Payload, type TelemetryEvent } fr
 
 export const DEFAULT_TELEMETRY_ENDPOINT = "https://runmat.org/api/telemetry";
 /** Hard cap on one request. */
-const REQUEST_TIMEOUT_MS = 800;
+const REQUEST_TIMEOUT_MS = 700;
 /** Hard cap on what the outcome event may add at exit. */
-const FLUSH_WINDOW_MS = 900;
+const FLUSH_WINDOW_MS = 800;
 
 export const TELEMETRY_NOTICE =
   "runmat-install sends 3 anonymous install events (os, arch, platform, release, method, random id). " +

@@ -1,0 +1,438 @@
+// npm run bench: what runmat-install costs, each figure a median of at least 5 runs and a
+// ratio against a baseline measured in the same run (these machines drift). Loopback only,
+// bounded loops, under 3 minutes. `--smoke` runs everything tiny and once, in seconds, to
+// prove the harness works (that is what the tests run). Prints a table and writes
+// bench/results.json.
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+import AdmZip from "adm-zip";
+import autocannon from "autocannon";
+import { Header } from "tar";
+import { fakeRunmat } from "../test/fixtures/archives.js";
+import { FakeGa } from "../test/fixtures/fake-ga.js";
+import { ReleaseServer, TelemetrySink } from "../test/fixtures/release-server.js";
+import { assetName, publishRelease } from "../test/fixtures/world.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const CLI = join(ROOT, "bin", "runmat-install.js");
+const SEA = join(ROOT, "dist", "sea", "runmat-install-linux-x64");
+const PEAK_RSS = join(ROOT, "bench", "peak-rss.cjs");
+const smoke = process.argv.includes("--smoke");
+const RUNS = smoke ? 1 : 5;
+const ARCHIVE_MB = smoke ? 2 : 200;
+const LOAD_SECONDS = smoke ? 1 : 8;
+
+interface Row {
+  figure: string;
+  value: string;
+  baseline: string;
+  ratio: string;
+  target: string;
+  met: boolean | null;
+}
+const rows: Row[] = [];
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+interface Timed {
+  ms: number;
+  code: number | null;
+  stdout: string;
+}
+
+function timed(command: string[], env: NodeJS.ProcessEnv = {}): Promise<Timed> {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn(command[0], command.slice(1), {
+      env: { PATH: process.env.PATH, ...env },
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    let stdout = "";
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk;
+    });
+    child.on("error", reject);
+    child.on("close", (code) =>
+      resolve({ ms: Number(process.hrtime.bigint() - started) / 1e6, code, stdout }),
+    );
+  });
+}
+
+async function medianOf(runs: number, command: () => string[], env: () => NodeJS.ProcessEnv = () => ({})) {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const result = await timed(command(), env());
+    if (result.code !== 0) throw new Error(`${command().join(" ")} exited ${result.code}`);
+    times.push(result.ms);
+  }
+  return median(times);
+}
+
+/** Releases v0.7.0 (.tar.gz) and v0.7.1 (.zip) whose runmat carries `megabytes` of random, incompressible data. */
+function bigArchives(megabytes: number): { tarGz: Buffer; zip: Buffer } {
+  const payload = randomBytes(megabytes * 1024 * 1024);
+  const script = Buffer.from(fakeRunmat("0.7.0"));
+  const zipScript = Buffer.from(fakeRunmat("0.7.1"));
+  const header = (path: string, size: number, mode: number) => {
+    const block = Buffer.alloc(512);
+    new Header({ path, size, mode, type: "File", mtime: new Date(0) }).encode(block, 0);
+    return block;
+  };
+  const pad = (n: number) => Buffer.alloc((512 - (n % 512)) % 512);
+  const tar = Buffer.concat([
+    header("runmat", script.length, 0o755),
+    script,
+    pad(script.length),
+    header("share/runmat-data.bin", payload.length, 0o644),
+    payload,
+    pad(payload.length),
+    Buffer.alloc(1024),
+  ]);
+  const zip = new AdmZip();
+  zip.addFile("runmat", zipScript, "", (0o100755 << 16) >>> 0);
+  zip.addFile("share/runmat-data.bin", payload);
+  return { tarGz: gzipSync(tar, { level: 1 }), zip: zip.toBuffer() };
+}
+
+const ms = (value: number) => `${value.toFixed(0)} ms`;
+
+function push(
+  figure: string,
+  value: string,
+  baseline: string,
+  ratio: number | null,
+  target: string,
+  met: boolean | null,
+) {
+  rows.push({ figure, value, baseline, ratio: ratio === null ? "—" : `${ratio.toFixed(2)}×`, target, met });
+}
+
+async function installBenchmarks(server: ReleaseServer, work: string) {
+  const home = join(work, "home");
+  await mkdir(home, { recursive: true });
+  const { tarGz, zip } = bigArchives(ARCHIVE_MB);
+  server.publish("v0.7.0", [{ name: assetName("v0.7.0"), data: tarGz }]);
+  server.publish("v0.7.1", [{ name: assetName("v0.7.1", ".zip"), data: zip }]);
+  const rssFile = join(work, "rss.txt");
+  const installer = (tag: string) => [
+    process.execPath,
+    "--require",
+    PEAK_RSS,
+    CLI,
+    "--github-api",
+    server.url,
+    "--no-telemetry",
+    "--no-modify-path",
+    "--force",
+    "--quiet",
+    tag,
+  ];
+  const env = () => ({ HOME: home, CI: "true", RUNMAT_BENCH_RSS_FILE: rssFile });
+  const out = join(work, "baseline");
+
+  for (const [label, tag, baseline] of [
+    [
+      ".tar.gz",
+      "v0.7.0",
+      (url: string) => `rm -rf '${out}' && mkdir -p '${out}' && curl -s '${url}' | tar xz -C '${out}'`,
+    ],
+    [
+      ".zip",
+      "v0.7.1",
+      (url: string) =>
+        `rm -rf '${out}' && mkdir -p '${out}' && curl -s -o '${out}.zip' '${url}' && unzip -q '${out}.zip' -d '${out}'`,
+    ],
+  ] as const) {
+    const url = server.assetUrl(tag, assetName(tag, label));
+    await rm(rssFile, { force: true });
+    const ours = await medianOf(RUNS, () => installer(tag), env);
+    const base = await medianOf(RUNS, () => ["sh", "-c", baseline(url)]);
+    const target = label === ".zip" ? 1.5 : 1.25;
+    push(
+      `install of a ${ARCHIVE_MB} MB ${label} (download, SHA-256, extract, place, smoke test)`,
+      ms(ours),
+      `${ms(base)} (${label === ".zip" ? "curl -o && unzip" : "curl | tar xz"})`,
+      ours / base,
+      `≤ ${target}×`,
+      ours / base <= target,
+    );
+    const { readFile } = await import("node:fs/promises");
+    const rss = median((await readFile(rssFile, "utf8")).trim().split("\n").map(Number)) / 1024;
+    const limit = label === ".zip" ? 150 : 120;
+    push(
+      `peak RSS during the ${label} install`,
+      `${rss.toFixed(0)} MB`,
+      "(absolute)",
+      null,
+      `≤ ${limit} MB`,
+      rss <= limit,
+    );
+  }
+}
+
+async function telemetryBenchmarks(server: ReleaseServer, work: string) {
+  publishRelease(server, "v0.6.1");
+  const sink = await new TelemetrySink().start();
+  const home = join(work, "telemetry-home");
+  await mkdir(home, { recursive: true });
+  const run = () => [
+    process.execPath,
+    CLI,
+    "--github-api",
+    server.url,
+    "--no-modify-path",
+    "--force",
+    "--quiet",
+    "v0.6.1",
+  ];
+  const envFor = (extra: NodeJS.ProcessEnv) => () => ({ HOME: home, CI: "true", ...extra });
+  try {
+    const off = await medianOf(RUNS, run, envFor({ RUNMAT_NO_TELEMETRY: "1" }));
+    for (const mode of ["hang", "refused", "500", "ok"] as const) {
+      sink.mode = mode === "refused" ? "ok" : mode;
+      const endpoint = mode === "refused" ? "http://127.0.0.1:9/api/telemetry" : sink.url;
+      const on = await medianOf(RUNS, run, envFor({ RUNMAT_TELEMETRY_ENDPOINT: endpoint }));
+      const extra = on - off;
+      const healthy = mode === "ok";
+      const limit = healthy ? 50 : 1000;
+      push(
+        `telemetry cost, endpoint ${healthy ? "healthy" : mode === "refused" ? "refusing" : mode === "500" ? "answering 500" : "hanging"}`,
+        `+${extra.toFixed(0)} ms`,
+        `${ms(off)} (telemetry off)`,
+        on / off,
+        `≤ +${limit} ms`,
+        extra <= limit,
+      );
+    }
+  } finally {
+    await sink.stop();
+  }
+}
+
+async function startupBenchmarks() {
+  const runs = Math.max(RUNS, 5) * 2;
+  const bare = await medianOf(runs, () => [process.execPath, "-e", "0"]);
+  const npx = await medianOf(runs, () => [process.execPath, CLI, "--help"]);
+  push(
+    "`node bin/runmat-install.js --help`, cold start",
+    ms(npx),
+    `${ms(bare)} (node -e 0)`,
+    npx / bare,
+    "≤ 3×",
+    npx / bare <= 3,
+  );
+  if (existsSync(SEA)) {
+    const sea = await medianOf(runs, () => [SEA, "--help"]);
+    push(
+      "SEA binary `--help`, cold start",
+      ms(sea),
+      `${ms(bare)} (node -e 0)`,
+      sea / bare,
+      "≤ 2×",
+      sea / bare <= 2,
+    );
+  } else {
+    push("SEA binary `--help`, cold start", "not built (npm run build:binaries)", "—", null, "≤ 2×", null);
+  }
+}
+
+async function bootstrapBenchmarks(server: ReleaseServer, work: string) {
+  const release = join(ROOT, "dist", "release");
+  if (!existsSync(join(release, "SHA256SUMS"))) {
+    push(
+      "bytes install.sh downloads before RunMat",
+      "not built (npm run build:binaries)",
+      "—",
+      null,
+      "≤ 500 KB",
+      null,
+    );
+    return;
+  }
+  const { readdir, readFile, symlink } = await import("node:fs/promises");
+  for (const name of await readdir(release))
+    server.files.set(`/installer/${name}`, await readFile(join(release, name)));
+  publishRelease(server, "v0.6.1");
+  const tools = join(work, "tools");
+  await mkdir(tools);
+  for (const tool of [
+    "sh",
+    "dash",
+    "uname",
+    "curl",
+    "gzip",
+    "sha256sum",
+    "awk",
+    "sed",
+    "tr",
+    "cut",
+    "grep",
+    "mkdir",
+    "mv",
+    "rm",
+    "cat",
+    "wc",
+    "chmod",
+    "ls",
+    "getconf",
+    "ldd",
+    "od",
+  ]) {
+    const found = ["/usr/bin", "/bin"].map((d) => join(d, tool)).find((p) => existsSync(p));
+    if (found) await symlink(found, join(tools, tool));
+  }
+  const withNode = join(work, "tools-node");
+  await mkdir(withNode);
+  await symlink(process.execPath, join(withNode, "node"));
+  for (const [label, path, target] of [
+    ["node fast path", `${withNode}:${tools}`, 500],
+    ["binary path (gzip)", tools, null],
+  ] as const) {
+    const home = await mkdtemp(join(work, "boot-"));
+    server.bytesSent.clear();
+    const result = await timed(
+      ["dash", join(ROOT, "bootstrap", "install.sh"), "--github-api", server.url, "--no-modify-path"],
+      {
+        PATH: path,
+        HOME: home,
+        CI: "true",
+        RUNMAT_NO_TELEMETRY: "1",
+        RUNMAT_INSTALLER_URL: `${server.url}/installer`,
+      },
+    );
+    if (result.code !== 0) throw new Error(`install.sh (${label}) exited ${result.code}`);
+    const kb = (server.bytesSent.get("/installer/") ?? 0) / 1024;
+    push(
+      `bytes install.sh downloads before RunMat, ${label}`,
+      `${kb.toFixed(0)} KB`,
+      "(absolute)",
+      null,
+      target ? `≤ ${target} KB` : "reported",
+      target ? kb <= target : null,
+    );
+  }
+}
+
+async function relayBenchmarks() {
+  const ga = await new FakeGa().start();
+  const body = JSON.stringify({
+    event_label: "install_start",
+    os: "linux",
+    arch: "x86_64",
+    platform: "linux-x86_64",
+    release: "v0.6.1",
+    method: "shell",
+    cid: "9b7f0ee2-0a5a-4bda-8f1a-3a9d53f1b3e7",
+  });
+  const results: Record<string, autocannon.Result> = {};
+  try {
+    for (const forwarding of [false, true]) {
+      // The relay runs in its own process, as deployed, so the load generator has its own core.
+      const relay = spawn(process.execPath, [join(ROOT, "bin", "runmat-telemetry-relay.js")], {
+        env: {
+          PATH: process.env.PATH,
+          PORT: "0",
+          GA_MEASUREMENT_ID: forwarding ? "G-BENCH" : "",
+          GA_API_SECRET: forwarding ? "bench-secret" : "",
+          GA_ENDPOINT: ga.url,
+          RELAY_RATE_PER_SECOND: "1000000000",
+          RELAY_RATE_BURST: "1000000000",
+        },
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+      const port = await new Promise<number>((resolve, reject) => {
+        let stderr = "";
+        relay.stderr.on("data", (chunk) => {
+          stderr += chunk;
+          const match = /127\.0\.0\.1:(\d+)/.exec(stderr);
+          if (match) resolve(Number(match[1]));
+        });
+        relay.on("exit", () => reject(new Error(`relay exited: ${stderr}`)));
+      });
+      results[forwarding ? "forward" : "bare"] = await autocannon({
+        url: `http://127.0.0.1:${port}/api/telemetry`,
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+        connections: 50,
+        duration: LOAD_SECONDS,
+      });
+      relay.kill("SIGTERM");
+      await once(relay, "exit");
+      ga.hits.length = 0;
+    }
+  } finally {
+    await ga.stop();
+  }
+  const bare = results.bare;
+  for (const [label, result] of [
+    ["relay, bare handler (no forwarding)", results.bare],
+    ["relay, forwarding to a fake GA", results.forward],
+  ] as const) {
+    const errors = result.errors + result.non2xx;
+    const rps = result.requests.average;
+    const isBare = result === bare;
+    push(
+      `${label}: req/s, p99 latency, errors`,
+      `${rps.toFixed(0)} req/s, p99 ${result.latency.p99} ms, ${errors} errors`,
+      isBare ? "(absolute)" : `${bare.requests.average.toFixed(0)} req/s (bare)`,
+      isBare ? null : rps / bare.requests.average,
+      isBare ? "≥ 5000 req/s, p99 < 20 ms, 0 errors" : "reported",
+      isBare ? rps >= 5000 && result.latency.p99 < 20 && errors === 0 : errors === 0,
+    );
+  }
+}
+
+async function main() {
+  const started = Date.now();
+  const work = await mkdtemp(join(tmpdir(), "runmat-bench-"));
+  const server = await new ReleaseServer().start();
+  try {
+    await installBenchmarks(server, work);
+    await telemetryBenchmarks(server, work);
+    await startupBenchmarks();
+    await bootstrapBenchmarks(server, work);
+    await relayBenchmarks();
+  } finally {
+    await server.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+  const results = {
+    date: new Date().toISOString(),
+    smoke,
+    machine: {
+      cores: cpus().length,
+      cpu: cpus()[0]?.model,
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+    },
+    runsPerFigure: RUNS,
+    seconds: Math.round((Date.now() - started) / 1000),
+    rows,
+  };
+  await writeFile(join(ROOT, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+  const table = [
+    "| figure | value | baseline (same run) | ratio | target | met |",
+    "|---|---|---|---|---|---|",
+    ...rows.map(
+      (r) =>
+        `| ${r.figure} | ${r.value} | ${r.baseline} | ${r.ratio} | ${r.target} | ${r.met === null ? "—" : r.met ? "yes" : "**no**"} |`,
+    ),
+  ].join("\n");
+  console.log(
+    `${table}\n\n${results.machine.cores} cores, ${results.machine.cpu}, Node ${results.machine.node}; ${RUNS} runs per figure; ${results.seconds} s${smoke ? " (smoke run)" : ""}`,
+  );
+}
+
+await main();
