@@ -421,7 +421,11 @@ async function main() {
     seconds: Math.round((Date.now() - started) / 1000),
     rows,
   };
-  await writeFile(join(ROOT, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+  // A smoke run must not overwrite the real figures.
+  await writeFile(
+    join(ROOT, "bench", smoke ? "results-smoke.json" : "results.json"),
+    `${JSON.stringify(results, null, 2)}\n`,
+  );
   const table = [
     "| figure | value | baseline (same run) | ratio | target | met |",
     "|---|---|---|---|---|---|",

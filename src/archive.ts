@@ -3,10 +3,11 @@
 // through yauzl, so neither holds the archive in memory.
 import { once } from "node:events";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, readdir, stat, symlink } from "node:fs/promises";
+import { mkdir, open, readdir, stat, symlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGunzip, type Gunzip } from "node:zlib";
+import { createGunzip, createInflateRaw, type Gunzip } from "node:zlib";
 import type { Entry as ZipEntry, ZipFile } from "yauzl";
 import {
   type ArchiveEntry,
@@ -218,14 +219,57 @@ async function extractZip(file: string, destination: string, guard: EntryGuard, 
         continue;
       }
       const mode = (entry.externalFileAttributes >>> 16) & 0o777 || 0o644;
-      const stream = await new Promise<NodeJS.ReadableStream>((resolve, reject) =>
-        zip.openReadStream(entry, (error, readStream) => (error ? reject(error) : resolve(readStream))),
-      );
-      await pipeline(stream, createWriteStream(target, { mode }), { signal });
+      await pipeline([...(await zipEntryData(file, entry)), createWriteStream(target, { mode })], { signal });
     }
   } finally {
     zip.close();
   }
+}
+
+const ZIP_STORED = 0;
+const ZIP_DEFLATED = 8;
+
+/**
+ * The streams that yield one entry's bytes. yauzl has already checked the central directory;
+ * reading the data ourselves, in large reads through Node's inflater, is three times faster
+ * than yauzl's small reads. The size checker stands in for yauzl's validateEntrySizes.
+ */
+async function zipEntryData(
+  file: string,
+  entry: ZipEntry,
+): Promise<(NodeJS.ReadableStream | NodeJS.ReadWriteStream)[]> {
+  const handle = await open(file, "r");
+  const header = Buffer.alloc(30);
+  try {
+    await handle.read(header, 0, 30, entry.relativeOffsetOfLocalHeader);
+  } finally {
+    await handle.close();
+  }
+  if (header.readUInt32LE(0) !== 0x04034b50) throw new Error(`bad local header for entry ${entry.fileName}`);
+  if (entry.compressionMethod !== ZIP_STORED && entry.compressionMethod !== ZIP_DEFLATED) {
+    throw new Error(`unsupported compression method ${entry.compressionMethod}`);
+  }
+  if (entry.compressedSize === 0) return [Readable.from([])];
+  const start = entry.relativeOffsetOfLocalHeader + 30 + header.readUInt16LE(26) + header.readUInt16LE(28);
+  const raw = createReadStream(file, {
+    start,
+    end: start + entry.compressedSize - 1,
+    highWaterMark: 1024 * 1024,
+  });
+  const expected = entry.uncompressedSize;
+  let seen = 0;
+  const sizeCheck = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      done(seen > expected ? new Error(`entry is larger than its declared ${expected} bytes`) : null, chunk);
+    },
+    flush(done) {
+      done(seen !== expected ? new Error(`entry has ${seen} bytes, not its declared ${expected}`) : null);
+    },
+  });
+  return entry.compressionMethod === ZIP_DEFLATED
+    ? [raw, createInflateRaw({ chunkSize: 512 * 1024 }), sizeCheck]
+    : [raw, sizeCheck];
 }
 
 function readZipEntry(zip: ZipFile, entry: ZipEntry): Promise<Buffer> {

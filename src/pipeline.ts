@@ -151,7 +151,14 @@ export async function install(requested: InstallOptions, deps: InstallDeps): Pro
           method: options.method,
           installedAt: new Date().toISOString(),
         };
-        if (recordReceipt) await writeReceipt(options.runmatHome, receipt);
+        if (recordReceipt) {
+          // The new RunMat is in place and working; a receipt that cannot be written is a warning.
+          await writeReceipt(options.runmatHome, receipt).catch((error: NodeJS.ErrnoException) =>
+            ui.warn(
+              `Could not write the install receipt (${error.code ?? error.message}); update and uninstall will not know about this install.`,
+            ),
+          );
+        }
         ui.result(`Installed RunMat ${version} to ${binaryPath}`);
         reportPath(options, target, edits, ui);
         return result(receipt, binaryPath, false, false);

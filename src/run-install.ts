@@ -25,13 +25,16 @@ export function reportFailure(ui: Ui, error: InstallError): number {
 }
 
 /**
- * Ctrl-C and SIGTERM abort the pipeline, which rolls back and reports; a second signal
- * quits at once. Returns the signal to pass down and a function that stops listening.
+ * Ctrl-C and SIGTERM abort the pipeline, which rolls back and reports; a second signal quits
+ * at once. Once the outcome is settled a signal changes nothing: the handlers stay until the
+ * process exits, so a late signal cannot kill a finished install with a misleading status.
  */
-function interruptOnSignals(): { signal: AbortSignal; hardStop: AbortSignal; dispose: () => void } {
+function interruptOnSignals(): { signal: AbortSignal; hardStop: AbortSignal; settle: () => void } {
   const controller = new AbortController();
   const hardStop = new AbortController();
+  let settled = false;
   const onSignal = (name: NodeJS.Signals) => {
+    if (settled) return;
     if (controller.signal.aborted) {
       hardStop.abort();
       process.exit(EXIT_CODES.interrupted);
@@ -49,9 +52,8 @@ function interruptOnSignals(): { signal: AbortSignal; hardStop: AbortSignal; dis
   return {
     signal: controller.signal,
     hardStop: hardStop.signal,
-    dispose: () => {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
+    settle: () => {
+      settled = true;
     },
   };
 }
@@ -99,6 +101,6 @@ export async function runInstall(
     await telemetry.finish("install_failed");
     return code;
   } finally {
-    interrupt.dispose();
+    interrupt.settle();
   }
 }

@@ -41,12 +41,22 @@ export async function addToUnixPath(
   const files = [plan.envFile, plan.envFishFile, ...(plan.fishConfFile ? [plan.fishConfFile] : [])];
   for (const file of files) {
     const edit: PathEdit = { kind: "file", path: file.path };
-    outcome.edits.push(edit);
-    if ((await readIfExists(file.path)) === file.content) continue;
-    outcome.changed.push(edit);
-    if (dryRun) continue;
-    const created = await writeFileAtomic(file.path, file.content, 0o644);
-    if (created) outcome.createdDirs.push(...directoriesBetween(created, dirname(file.path)));
+    try {
+      if ((await readIfExists(file.path)) !== file.content) {
+        if (!dryRun) {
+          const created = await writeFileAtomic(file.path, file.content, 0o644);
+          if (created) outcome.createdDirs.push(...directoriesBetween(created, dirname(file.path)));
+        }
+        outcome.changed.push(edit);
+      }
+      outcome.edits.push(edit);
+    } catch (error) {
+      // Without ~/.runmat/env a source line would break every login shell: add none.
+      outcome.warnings.push(
+        `Could not write ${file.path} (${(error as NodeJS.ErrnoException).code ?? error}); PATH was not changed. Add ${directory} to PATH yourself.`,
+      );
+      return outcome;
+    }
   }
   const lineEdits = plan.profiles.map((path) => ({ path, line: plan.sourceLine }));
   if (env.GITHUB_PATH) lineEdits.push({ path: env.GITHUB_PATH, line: directory });
