@@ -1,6 +1,6 @@
 // The effectful half of platform detection: asks the real host the questions PlatformProbes poses.
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
 import type { PlatformProbes } from "./platform.js";
 
@@ -13,15 +13,15 @@ function sysctlIsOne(name: string): boolean {
 }
 
 function hostIsMusl(): boolean {
-  // glibc reports its version in the process report; musl does not (the same test detect-libc uses).
+  // The C library this very process was loaded with: cheaper than a process report.
+  try {
+    return readFileSync("/proc/self/maps", "utf8").includes("/ld-musl-");
+  } catch {
+    // no procfs: fall through to the process report, as detect-libc does
+  }
   const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)
     ?.header;
   if (header?.glibcVersionRuntime) return false;
-  try {
-    if (readdirSync("/lib").some((name) => name.startsWith("ld-musl-"))) return true;
-  } catch {
-    // no /lib: fall through to ldd
-  }
   return existsSync("/usr/bin/ldd") && readFileSync("/usr/bin/ldd", "utf8").includes("musl");
 }
 
