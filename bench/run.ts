@@ -16,8 +16,9 @@ import AdmZip from "adm-zip";
 import autocannon from "autocannon";
 import { Header } from "tar";
 import { fakeRunmat } from "../test/fixtures/archives.js";
-import { FakeGa } from "../test/fixtures/fake-ga.js";
+import { FakeGa, SAMPLE_EVENT } from "../test/fixtures/fake-ga.js";
 import { ReleaseServer, TelemetrySink } from "../test/fixtures/release-server.js";
+import { toolDirectory } from "../test/fixtures/tools.js";
 import { assetName, publishRelease } from "../test/fixtures/world.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -264,34 +265,7 @@ async function bootstrapBenchmarks(server: ReleaseServer, work: string) {
   for (const name of await readdir(release))
     server.files.set(`/installer/${name}`, await readFile(join(release, name)));
   publishRelease(server, "v0.6.1");
-  const tools = join(work, "tools");
-  await mkdir(tools);
-  for (const tool of [
-    "sh",
-    "dash",
-    "uname",
-    "curl",
-    "gzip",
-    "sha256sum",
-    "awk",
-    "sed",
-    "tr",
-    "cut",
-    "grep",
-    "mkdir",
-    "mv",
-    "rm",
-    "cat",
-    "wc",
-    "chmod",
-    "ls",
-    "getconf",
-    "ldd",
-    "od",
-  ]) {
-    const found = ["/usr/bin", "/bin"].map((d) => join(d, tool)).find((p) => existsSync(p));
-    if (found) await symlink(found, join(tools, tool));
-  }
+  const tools = await toolDirectory(work, ["curl"]);
   const withNode = join(work, "tools-node");
   await mkdir(withNode);
   await symlink(process.execPath, join(withNode, "node"));
@@ -326,15 +300,7 @@ async function bootstrapBenchmarks(server: ReleaseServer, work: string) {
 
 async function relayBenchmarks() {
   const ga = await new FakeGa().start();
-  const body = JSON.stringify({
-    event_label: "install_start",
-    os: "linux",
-    arch: "x86_64",
-    platform: "linux-x86_64",
-    release: "v0.6.1",
-    method: "shell",
-    cid: "9b7f0ee2-0a5a-4bda-8f1a-3a9d53f1b3e7",
-  });
+  const body = JSON.stringify(SAMPLE_EVENT);
   const results: Record<string, autocannon.Result> = {};
   try {
     for (const forwarding of [false, true]) {

@@ -8,37 +8,10 @@ import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import { serveInstallerRelease } from "../fixtures/binaries.js";
 import { ReleaseServer, TelemetrySink } from "../fixtures/release-server.js";
 import { cleanHome, makeHome, ROOT, type RunResult, runInstaller } from "../fixtures/run.js";
+import { toolDirectory } from "../fixtures/tools.js";
 import { publishRelease, serverArgs } from "../fixtures/world.js";
 
 const SCRIPT = join(ROOT, "bootstrap", "install.sh");
-// What install.sh may use. Building PATH from these lets a test take node, curl or wget away.
-const TOOLS = [
-  "sh",
-  "dash",
-  "bash",
-  "busybox",
-  "zsh",
-  "uname",
-  "gzip",
-  "sha256sum",
-  "awk",
-  "sed",
-  "tr",
-  "cut",
-  "grep",
-  "mkdir",
-  "mv",
-  "rm",
-  "cat",
-  "wc",
-  "chmod",
-  "ls",
-  "getconf",
-  "ldd",
-  "od",
-  "env",
-  "head",
-];
 
 let server: ReleaseServer;
 let sink: TelemetrySink;
@@ -46,17 +19,8 @@ let installerUrl: string;
 let home: string;
 let toolDirs: string;
 
-/** A directory of symlinks to TOOLS plus `extra`, to use as the whole PATH. */
-async function pathWith(extra: string[]): Promise<string> {
-  const dir = await mkdtemp(join(toolDirs, "bin-"));
-  for (const tool of [...TOOLS, ...extra]) {
-    const found = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
-      .map((d) => join(d, tool))
-      .find((p) => existsSync(p));
-    if (found) await symlink(found, join(dir, tool));
-  }
-  return dir;
-}
+/** A directory of symlinks to the bootstrapper's tools plus `extra`, to use as the whole PATH. */
+const pathWith = (extra: string[]) => toolDirectory(toolDirs, extra);
 
 function bootstrap(
   shell: string[],

@@ -12,7 +12,7 @@ import { SUPPORTED_PLATFORMS } from "../../src/platform.js";
 import { handleTelemetry, type RelayConfig } from "../../src/relay/handler.js";
 import { TokenBucketLimiter } from "../../src/relay/rate-limit.js";
 import { startRelay } from "../../src/relay/server.js";
-import { FakeGa } from "../fixtures/fake-ga.js";
+import { FakeGa, SAMPLE_EVENT } from "../fixtures/fake-ga.js";
 import { ReleaseServer } from "../fixtures/release-server.js";
 import { cleanHome, makeHome, ROOT, runInstaller } from "../fixtures/run.js";
 import { publishRelease, serverArgs } from "../fixtures/world.js";
@@ -40,15 +40,7 @@ function post(body: unknown, headers: Record<string, string> = {}): Request {
   });
 }
 
-const event = {
-  event_label: "install_start",
-  os: "linux",
-  arch: "x86_64",
-  platform: "linux-x86_64",
-  release: "v0.6.1",
-  method: "shell",
-  cid: "9b7f0ee2-0a5a-4bda-8f1a-3a9d53f1b3e7",
-};
+const event = SAMPLE_EVENT;
 
 before(async () => {
   ga = await new FakeGa().start();
