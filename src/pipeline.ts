@@ -18,7 +18,14 @@ import { fetchChecksumFile, fetchRelease } from "./github.js";
 import { createHttpClient, type HttpClient } from "./http.js";
 import { acquireLock, placeFiles } from "./place.js";
 import { describeHost, type PlatformProbes, resolveTarget, type Target } from "./platform.js";
-import { mergePathEdits, type PathEdit, type Receipt, readReceipt, writeReceipt } from "./receipt.js";
+import {
+  mergePathEdits,
+  type PathEdit,
+  RECEIPT_SCHEMA,
+  type Receipt,
+  readReceipt,
+  writeReceipt,
+} from "./receipt.js";
 import {
   type AssetChoice,
   findChecksumAsset,
@@ -135,7 +142,7 @@ export async function install(requested: InstallOptions, deps: InstallDeps): Pro
         const sameDir =
           previous.state === "ok" && previous.receipt.dir === options.dir ? previous.receipt : null;
         const receipt: Receipt = {
-          schema: 1,
+          schema: RECEIPT_SCHEMA,
           installer: VERSION,
           version,
           platform: source.platform,

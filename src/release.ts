@@ -89,8 +89,6 @@ export function selectAsset(release: Release, target: Target): AssetChoice {
   );
 }
 
-const SHA256_HEX = /^[0-9a-f]{64}$/i;
-
 /** Parses GitHub's asset digest ("sha256:<hex>"). Absent → null; present but malformed → integrity error. */
 export function parseDigest(digest: string | null | undefined, assetName: string): string | null {
   if (digest === undefined || digest === null || digest === "") return null;
@@ -127,10 +125,6 @@ export function parseChecksumList(text: string, assetName: string): string | nul
       return match[1].toLowerCase();
   }
   return null;
-}
-
-export function isSha256Hex(value: string): boolean {
-  return SHA256_HEX.test(value);
 }
 
 /** Reads "v0.6.1" out of a release archive's file name, for offline installs. */

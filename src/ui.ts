@@ -20,7 +20,7 @@ interface Spinner {
 }
 
 function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024) return `${Math.round(bytes)} B`;
   if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KB`;
   return `${(bytes / 1024 ** 2).toFixed(1)} MB`;
 }
@@ -35,7 +35,8 @@ export class Ui {
     private readonly stdout: NodeJS.WriteStream = process.stdout,
     private readonly stderr: NodeJS.WriteStream = process.stderr,
   ) {
-    this.interactive = Boolean(stderr.isTTY) && !env.CI && env.TERM !== "dumb";
+    // A TTY that reports no width (some containers) would make the spinner's line count infinite.
+    this.interactive = Boolean(stderr.isTTY) && !env.CI && env.TERM !== "dumb" && (stderr.columns ?? 0) > 0;
     this.color = this.interactive && !env.NO_COLOR;
   }
 
