@@ -16,7 +16,7 @@ import { runInstall } from "./run-install.js";
 import { idPath } from "./telemetry/id.js";
 import { resolveConsent, settingsPath } from "./telemetry/settings.js";
 import { Ui } from "./ui.js";
-import { removeFromWindowsPath } from "./windows-path.js";
+import { removeFromWindowsPath, windowsPathHas } from "./windows-path.js";
 
 function manualRemovalHint(options: CommonOptions): string {
   return `Remove it by hand: delete the runmat binary from its directory (default ~/.local/bin), ${options.runmatHome}, and the line ending in "# added by runmat-install" from your shell profiles.`;
@@ -50,7 +50,7 @@ async function latestTag(options: InstallOptions, signal: AbortSignal, ui: Ui): 
 }
 
 async function editIsInPlace(edit: PathEdit): Promise<boolean> {
-  if (edit.kind === "registry") return true; // reported as recorded; reading the registry needs Windows
+  if (edit.kind === "registry") return windowsPathHas(edit.entry);
   if (edit.kind === "file") return existsSync(edit.path);
   const content = await readFile(edit.path, "utf8").catch(() => "");
   return content.split(/\r?\n/).includes(edit.line);

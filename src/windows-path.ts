@@ -58,6 +58,12 @@ export async function addToWindowsPath(directory: string, dryRun: boolean) {
   return { ...outcome, edits: [edit], changed: [edit] };
 }
 
+/** Whether the user's Path in the registry still names `directory`. */
+export async function windowsPathHas(directory: string): Promise<boolean> {
+  const current = await readUserPath();
+  return current !== null && prependWindowsPath(current.value, directory, expand) === null;
+}
+
 export async function removeFromWindowsPath(directory: string): Promise<boolean> {
   const current = await readUserPath();
   if (!current) return false;

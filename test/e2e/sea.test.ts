@@ -147,6 +147,14 @@ describe("single binaries", () => {
       assert.equal(again.code, 0, again.output);
       const after = await wine(["reg", "query", "HKCU\\Environment", "/v", "Path"]);
       assert.equal(after.output.match(/\.runmat\\bin/g)?.length, 1, "added once");
+      const status = await wine([seaBinary("runmat-install-win-x64.exe"), "status", "--offline", "--json"]);
+      const state = JSON.parse(status.output.split("\n").find((line) => line.startsWith("{")) ?? "{}");
+      assert.ok(
+        state.pathEdits.some(
+          (edit: { kind: string; inPlace: boolean }) => edit.kind === "registry" && edit.inPlace,
+        ),
+        status.output,
+      );
     });
 
     it("uninstall removes its Path entry and keeps the others, still REG_EXPAND_SZ", async () => {
