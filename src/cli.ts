@@ -291,7 +291,7 @@ export async function parseCommandLine(argv: string[], context: CliContext): Pro
     .command("uninstall")
     .description("remove exactly what the install receipt lists")
     .option("-y, --yes", "do not ask for confirmation")
-    .option("--purge", "also remove the telemetry id and setting")
+    .option("--purge", "also remove the telemetry id and setting and the installer download cache")
     .option("-q, --quiet", "print only errors")
     .option("--json", "print one JSON object with the result on stdout")
     .action((raw: RawOptions & { yes?: boolean; purge?: boolean }) => {
