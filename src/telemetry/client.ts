@@ -6,9 +6,10 @@ import { loadOrCreateId } from "./id.js";
 import { buildPayload, type InstallFacts, type Payload, type TelemetryEvent } from "./payload.js";
 
 export const DEFAULT_TELEMETRY_ENDPOINT = "https://runmat.org/api/telemetry";
-/** Hard cap on one request. */
-const REQUEST_TIMEOUT_MS = 700;
-/** Hard cap on what the outcome event may add at exit. */
+/** Hard cap on one request. Shorter than the flush window, so that when install_start is
+ * still in flight at exit, the outcome always has time left to go out after it. */
+const REQUEST_TIMEOUT_MS = 600;
+/** Hard cap on what telemetry may add at exit. */
 const FLUSH_WINDOW_MS = 800;
 
 export const TELEMETRY_NOTICE =
@@ -31,7 +32,7 @@ export interface TelemetryOptions {
 
 export class Telemetry {
   private readonly sent = new Set<TelemetryEvent>();
-  private startRequest: Promise<boolean> | null = null;
+  private startRequest: Promise<void> | null = null;
   private cid: Promise<string> | null = null;
   private noticeShown = false;
   readonly facts: InstallFacts;
@@ -51,15 +52,14 @@ export class Telemetry {
     if (!this.options.enabled || this.sent.has("install_complete") || this.sent.has("install_failed")) return;
     this.start();
     const deadline = Date.now() + FLUSH_WINDOW_MS;
-    // Order matters to the receiver: the outcome goes only after start has landed.
-    const startDelivered = await withDeadline(this.startRequest!, deadline, false);
-    // An endpoint that could not be reached for start will not be for the outcome either:
-    // do not spend the window on it.
-    if (!startDelivered) return;
-    await withDeadline(this.send(outcome, Math.max(1, deadline - Date.now())), deadline, false);
+    // Order matters to the receiver: the outcome goes only once start has been answered or
+    // has timed out, and both together stay inside the window.
+    await untilDeadline(this.startRequest!, deadline);
+    await untilDeadline(this.send(outcome, Math.max(1, deadline - Date.now())), deadline);
   }
 
-  private async send(event: TelemetryEvent, timeoutMs = REQUEST_TIMEOUT_MS): Promise<boolean> {
+  /** Never rejects: telemetry never fails an install. */
+  private async send(event: TelemetryEvent, timeoutMs = REQUEST_TIMEOUT_MS): Promise<void> {
     this.sent.add(event);
     try {
       if (!this.noticeShown) {
@@ -70,16 +70,16 @@ export class Telemetry {
       const payload = buildPayload(event, this.facts, await this.cid);
       if (this.options.debug) {
         this.options.print(`telemetry (debug, not sent): ${JSON.stringify(payload)}`);
-        return true;
+        return;
       }
-      return await post(
+      await post(
         this.options.endpoint,
         payload,
         Math.min(timeoutMs, REQUEST_TIMEOUT_MS),
         this.options.signal,
       );
     } catch {
-      return false; // telemetry never fails an install
+      // an endpoint that hangs, refuses or fails changes nothing
     }
   }
 }
@@ -89,7 +89,7 @@ async function post(
   payload: Payload,
   timeoutMs: number,
   signal?: AbortSignal,
-): Promise<boolean> {
+): Promise<void> {
   const url = checkUrlAllowed(endpoint, "RUNMAT_TELEMETRY_ENDPOINT");
   const { request, EnvHttpProxyAgent } = await import("undici");
   const dispatcher = new EnvHttpProxyAgent({ connect: { timeout: timeoutMs } });
@@ -104,25 +104,19 @@ async function post(
         : AbortSignal.timeout(timeoutMs),
     });
     await response.body.dump();
-    // Any answer, even a 500, shows the endpoint is reachable, which is all finish() needs to know.
-    return true;
   } finally {
     void dispatcher.destroy().catch(() => {});
   }
 }
 
-function withDeadline<T>(promise: Promise<T>, deadline: number, fallback: T): Promise<T> {
+/** Waits for `promise`, but not past `deadline`. */
+function untilDeadline(promise: Promise<void>, deadline: number): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(fallback), Math.max(0, deadline - Date.now()));
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      () => {
-        clearTimeout(timer);
-        resolve(fallback);
-      },
-    );
+    const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    promise.then(done, done);
   });
 }
