@@ -139,25 +139,14 @@ export async function install(requested: InstallOptions, deps: InstallDeps): Pro
         // From here on the new install is kept: PATH edits and the receipt run to the end
         // even if a signal arrives (main.ts only aborts; nothing below watches the signal).
         const edits = await addToPath(options, target, deps, false);
-        const sameDir =
-          previous.state === "ok" && previous.receipt.dir === options.dir ? previous.receipt : null;
-        const receipt: Receipt = {
-          schema: RECEIPT_SCHEMA,
-          installer: VERSION,
-          version,
-          platform: source.platform,
-          dir: options.dir,
-          files: release.files.map((name) => join(options.dir, name)),
-          pathEdits: mergePathEdits(sameDir?.pathEdits ?? [], edits.edits),
-          modifyPath: options.modifyPath,
+        const receipt = newReceipt(options, source.platform, version, release.files, {
+          earlier: previous.state === "ok" && previous.receipt.dir === options.dir ? previous.receipt : null,
           createdDirs: [
-            ...(sameDir?.createdDirs ?? []),
             ...(createdDir ? directoriesBetween(createdDir, options.dir) : []),
             ...edits.createdDirs,
           ],
-          method: options.method,
-          installedAt: new Date().toISOString(),
-        };
+          pathEdits: edits.edits,
+        });
         if (recordReceipt) {
           // The new RunMat is in place and working; a receipt that cannot be written is a warning.
           await writeReceipt(options.runmatHome, receipt).catch((error: NodeJS.ErrnoException) =>
@@ -267,6 +256,29 @@ async function placeAndVerify(
     await placement.rollback();
     throw error;
   }
+}
+
+/** The receipt of this install; what an earlier install into the same directory recorded is kept. */
+function newReceipt(
+  options: InstallOptions,
+  platform: string,
+  version: string,
+  files: string[],
+  made: { earlier: Receipt | null; createdDirs: string[]; pathEdits: PathEdit[] },
+): Receipt {
+  return {
+    schema: RECEIPT_SCHEMA,
+    installer: VERSION,
+    version,
+    platform,
+    dir: options.dir,
+    files: files.map((name) => join(options.dir, name)),
+    pathEdits: mergePathEdits(made.earlier?.pathEdits ?? [], made.pathEdits),
+    modifyPath: options.modifyPath,
+    createdDirs: [...(made.earlier?.createdDirs ?? []), ...made.createdDirs],
+    method: options.method,
+    installedAt: new Date().toISOString(),
+  };
 }
 
 function httpSettings(options: InstallOptions, deps: InstallDeps) {
