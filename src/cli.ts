@@ -72,10 +72,13 @@ function exitCodeHelp(): string {
 }
 
 function helpEpilogue(): string {
-  const width = Math.max(...ENVIRONMENT_HELP.map(([name]) => name.length)) + 2;
-  const environment = ENVIRONMENT_HELP.map(([name, meaning]) => `  ${name.padEnd(width)}${meaning}`).join(
-    "\n",
-  );
+  // Long names get a line of their own, so the meanings stay in one readable column.
+  const width = 26;
+  const environment = ENVIRONMENT_HELP.map(([name, meaning]) =>
+    name.length < width - 1
+      ? `  ${name.padEnd(width)}${meaning}`
+      : `  ${name}\n  ${"".padEnd(width)}${meaning}`,
+  ).join("\n");
   return `
 Environment:
 ${environment}
