@@ -7,8 +7,8 @@ import { buildPayload, type InstallFacts, type Payload, type TelemetryEvent } fr
 
 export const DEFAULT_TELEMETRY_ENDPOINT = "https://runmat.org/api/telemetry";
 /** Hard cap on one request. Shorter than the flush window, so that when install_start is
- * still in flight at exit, the outcome always has time left to go out after it. */
-const REQUEST_TIMEOUT_MS = 600;
+ * still in flight at exit, the outcome always has 300 ms left to go out after it. */
+const REQUEST_TIMEOUT_MS = 500;
 /** Hard cap on what telemetry may add at exit. */
 const FLUSH_WINDOW_MS = 800;
 
@@ -84,6 +84,13 @@ export class Telemetry {
   }
 }
 
+/**
+ * Node 20 can garbage-collect a timeout signal that only AbortSignal.any refers to, and then it
+ * never fires (seen here: a hanging endpoint held install_start for the whole flush window).
+ * Each request's timeout signal stays referenced here until the request settles.
+ */
+const pendingDeadlines = new Set<AbortSignal>();
+
 async function post(
   endpoint: string,
   payload: Payload,
@@ -93,18 +100,19 @@ async function post(
   const url = checkUrlAllowed(endpoint, "RUNMAT_TELEMETRY_ENDPOINT");
   const { request, EnvHttpProxyAgent } = await import("undici");
   const dispatcher = new EnvHttpProxyAgent({ connect: { timeout: timeoutMs } });
+  const deadline = AbortSignal.timeout(timeoutMs);
+  pendingDeadlines.add(deadline);
   try {
     const response = await request(url, {
       method: "POST",
       headers: { "content-type": "application/json", "user-agent": `runmat-install/${VERSION}` },
       body: JSON.stringify(payload),
       dispatcher,
-      signal: signal
-        ? AbortSignal.any([AbortSignal.timeout(timeoutMs), signal])
-        : AbortSignal.timeout(timeoutMs),
+      signal: signal ? AbortSignal.any([deadline, signal]) : deadline,
     });
     await response.body.dump();
   } finally {
+    pendingDeadlines.delete(deadline);
     void dispatcher.destroy().catch(() => {});
   }
 }

@@ -12,6 +12,7 @@ import { SUPPORTED_PLATFORMS } from "../../src/platform.js";
 import { handleTelemetry, type RelayConfig } from "../../src/relay/handler.js";
 import { TokenBucketLimiter } from "../../src/relay/rate-limit.js";
 import { startRelay } from "../../src/relay/server.js";
+import { PAYLOAD_KEYS } from "../../src/telemetry/payload.js";
 import { FakeGa, SAMPLE_EVENT } from "../fixtures/fake-ga.js";
 import { ReleaseServer } from "../fixtures/release-server.js";
 import { cleanHome, makeHome, ROOT, runInstaller } from "../fixtures/run.js";
@@ -229,13 +230,7 @@ describe("relay handler", () => {
       fc.array(fc.string()),
     );
     const keys = fc.constantFrom(
-      "event_label",
-      "os",
-      "arch",
-      "platform",
-      "release",
-      "method",
-      "cid",
+      ...PAYLOAD_KEYS,
       "__proto__",
       "constructor",
       "prototype",
@@ -251,15 +246,8 @@ describe("relay handler", () => {
       fc.jsonValue().map((v) => JSON.stringify(v)),
       fc.string({ maxLength: 10_000 }),
     );
-    const allowed = new Set([
-      "event_label",
-      "os",
-      "arch",
-      "platform",
-      "release",
-      "method",
-      "engagement_time_msec",
-    ]);
+    // What the relay may forward: the payload's keys, with cid turned into GA's client_id.
+    const allowed = new Set<string>([...PAYLOAD_KEYS.filter((key) => key !== "cid"), "engagement_time_msec"]);
     const local = config({ measurementId: undefined, apiSecret: undefined });
     await fc.assert(
       fc.asyncProperty(body, async (input) => {
