@@ -1,12 +1,20 @@
 // Turns argv and the environment into plain options, and nothing else. commander lives only here.
 import os from "node:os";
-import { isAbsolute, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
-import { type ErrorKind, EXIT_CODE_MEANINGS, EXIT_CODES, InstallError } from "./errors.js";
-import { checkUrlAllowed } from "./http.js";
-import { normalizeRequestedVersion } from "./release.js";
-import { METHODS, type Method } from "./telemetry/payload.js";
+import {
+  type ErrorKind,
+  EXIT_CODE_MEANINGS,
+  EXIT_CODES,
+  isTruthy,
+  METHODS,
+  type Method,
+  STATE_DIR,
+} from "./contract.js";
+import { InstallError } from "./errors.js";
+import { parseRequestedTag, type Tag } from "./release.js";
 import type { OutputMode } from "./ui.js";
+import { checkUrlAllowed } from "./url-policy.js";
 import { VERSION } from "./version.js";
 
 export interface CommonOptions {
@@ -17,31 +25,38 @@ export interface CommonOptions {
   method: Method;
 }
 
-export interface InstallOptions extends CommonOptions {
-  /** "v0.6.1", or null for the latest release. */
-  version: string | null;
-  dir: string;
-  modifyPath: boolean;
-  archive?: string;
+/** Where releases are looked up, and how patiently. */
+export interface ReleaseOptions extends CommonOptions {
   repo: string;
   apiUrl: string;
   token?: string;
+  timeoutMs: number;
+}
+
+/** What `update` needs on top of the lookup; the directory and PATH choice come from the receipt. */
+export interface UpdateOptions extends ReleaseOptions {
   requireChecksum: boolean;
+  smokeTimeoutMs: number;
+}
+
+export interface InstallOptions extends UpdateOptions {
+  /** The release to install, or null for the latest. */
+  tag: Tag | null;
+  dir: string;
+  modifyPath: boolean;
+  archive?: string;
   force: boolean;
   dryRun: boolean;
-  timeoutMs: number;
-  smokeTimeoutMs: number;
 }
 
 export type Invocation =
   | { command: "install"; options: InstallOptions }
   | { command: "telemetry"; action: "status" | "enable" | "disable"; options: CommonOptions }
-  | { command: "status"; offline: boolean; options: InstallOptions }
-  | { command: "update"; check: boolean; options: InstallOptions }
+  | { command: "status"; offline: boolean; options: ReleaseOptions }
+  | { command: "update"; check: boolean; options: UpdateOptions }
   | { command: "uninstall"; yes: boolean; purge: boolean; options: CommonOptions }
   | { command: "exit"; code: number };
 
-const TRUTHY = new Set(["1", "true", "yes", "on"]);
 const DEFAULT_REPO = "runmat-org/runmat";
 const DEFAULT_API = "https://api.github.com";
 
@@ -95,10 +110,6 @@ Examples:
 Docs: https://runmat.org/docs/install`;
 }
 
-function truthy(value: string | undefined): boolean {
-  return TRUTHY.has((value ?? "").trim().toLowerCase());
-}
-
 function expandHome(path: string, home: string): string {
   if (path === "~") return home;
   if (path.startsWith("~/") || path.startsWith("~\\")) return join(home, path.slice(2));
@@ -139,7 +150,7 @@ function detectMethod(explicit: string | undefined, runningAsBinary: boolean): M
 
 interface RawOptions {
   dir?: string;
-  modifyPath: boolean;
+  modifyPath?: boolean;
   archive?: string;
   repo?: string;
   githubApi?: string;
@@ -149,7 +160,7 @@ interface RawOptions {
   quiet?: boolean;
   verbose?: boolean;
   json?: boolean;
-  telemetry: boolean;
+  telemetry?: boolean;
   timeout?: string;
   method?: string;
 }
@@ -162,43 +173,69 @@ export interface CliContext {
   writeError: (text: string) => void;
 }
 
-function addInstallOptions(command: Command): Command {
+function addOutputOptions(command: Command): Command {
   return command
-    .option(
-      "-d, --dir <path>",
-      "where the runmat binary goes (default: ~/.local/bin; Windows: %USERPROFILE%\\.runmat\\bin)",
-    )
-    .option("--no-modify-path", "do not touch shell profiles or the registry")
-    .option("--archive <file>", "install from a local release archive, with no network")
+    .option("-q, --quiet", "print only errors")
+    .option("--verbose", "print debugging detail, including the cause of errors")
+    .option("--json", "print one JSON object with the result on stdout");
+}
+
+function addReleaseOptions(command: Command): Command {
+  return command
     .option("--repo <owner/name>", `GitHub repository to install from (default: ${DEFAULT_REPO})`)
     .option(
       "--github-api <url>",
       `GitHub API base URL, for GitHub Enterprise or mirrors (default: ${DEFAULT_API})`,
     )
-    .option("--require-checksum", "fail when the release publishes no SHA-256 for the asset")
-    .option("--force", "reinstall even when the same version is already installed")
-    .option(
-      "--dry-run",
-      "print the plan (version, asset, URL, target, PATH edits); download and write nothing",
-    )
-    .option("--timeout <seconds>", "seconds to connect or stall before a download retry (default: 30)")
-    .option("-q, --quiet", "print only errors")
-    .option("--verbose", "print debugging detail, including the cause of errors")
-    .option("--json", "print one JSON object with the result on stdout")
-    .option("--no-telemetry", "send no install telemetry for this run")
-    .addOption(new Option("--method <method>", "how the installer was started").choices(METHODS).hideHelp());
+    .option("--timeout <seconds>", "seconds to connect or stall before a download retry (default: 30)");
 }
 
-function toOptions(
-  raw: RawOptions,
-  versionArgument: string | undefined,
-  context: CliContext,
-): InstallOptions {
-  const { env } = context;
-  // An unset HOME is reported (pipeline.ts) rather than replaced by the passwd entry's home,
+function addUpdateOptions(command: Command): Command {
+  return addReleaseOptions(command)
+    .option("--require-checksum", "fail when the release publishes no SHA-256 for the asset")
+    .option("--no-telemetry", "send no install telemetry for this run");
+}
+
+function addInstallOptions(command: Command): Command {
+  return addOutputOptions(
+    addUpdateOptions(
+      command
+        .option(
+          "-d, --dir <path>",
+          "where the runmat binary goes (default: ~/.local/bin; Windows: %USERPROFILE%\\.runmat\\bin)",
+        )
+        .option("--no-modify-path", "do not touch shell profiles or the registry")
+        .option("--archive <file>", "install from a local release archive, with no network"),
+    )
+      .option("--force", "reinstall even when the same version is already installed")
+      .option(
+        "--dry-run",
+        "print the plan (version, asset, URL, target, PATH edits); download and write nothing",
+      ),
+  ).addOption(new Option("--method <method>", "how the installer was started").choices(METHODS).hideHelp());
+}
+
+function homeOf(context: CliContext): string {
+  // An unset HOME is reported (preflight.ts) rather than replaced by the passwd entry's home,
   // so a CI job with a scrubbed environment never writes somewhere it did not expect.
-  const home = context.platform === "win32" ? env.USERPROFILE || os.homedir() : (env.HOME ?? "");
-  const output: OutputMode = raw.json ? "json" : raw.quiet ? "quiet" : raw.verbose ? "verbose" : "normal";
+  const { env } = context;
+  return context.platform === "win32" ? env.USERPROFILE || os.homedir() : (env.HOME ?? "");
+}
+
+function commonOptions(raw: RawOptions, context: CliContext): CommonOptions {
+  const home = homeOf(context);
+  return {
+    home,
+    // Empty without a home: nothing may then be read or written relative to the working directory.
+    runmatHome: home ? join(home, STATE_DIR) : "",
+    output: raw.json ? "json" : raw.quiet ? "quiet" : raw.verbose ? "verbose" : "normal",
+    telemetryFlag: raw.telemetry ?? true,
+    method: detectMethod(raw.method ?? context.env.RUNMAT_INSTALL_METHOD, context.runningAsBinary),
+  };
+}
+
+function releaseOptions(raw: RawOptions, context: CliContext): ReleaseOptions {
+  const { env } = context;
   const repo = raw.repo ?? env.RUNMAT_REPO ?? DEFAULT_REPO;
   if (!/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repo)) {
     throw new InstallError(
@@ -207,31 +244,42 @@ function toOptions(
       "Use owner/name, for example runmat-org/runmat.",
     );
   }
-  const dirInput = raw.dir ?? env.RUNMAT_INSTALL_DIR ?? defaultInstallDir(context.platform, home, env);
-  const dir = resolve(expandHome(dirInput, home));
-  const archive = raw.archive ? resolve(expandHome(raw.archive, home)) : undefined;
   return {
-    home,
-    // Empty without a home: nothing may then be read or written relative to the working directory.
-    runmatHome: home ? join(home, ".runmat") : "",
-    output,
-    telemetryFlag: raw.telemetry,
-    method: detectMethod(raw.method ?? env.RUNMAT_INSTALL_METHOD, context.runningAsBinary),
-    version: normalizeRequestedVersion(versionArgument ?? env.RUNMAT_VERSION),
-    dir: isAbsolute(dir) ? dir : resolve(dir),
-    modifyPath: raw.modifyPath && !truthy(env.RUNMAT_NO_MODIFY_PATH),
-    archive,
+    ...commonOptions(raw, context),
     repo,
     apiUrl: checkUrlAllowed(
       raw.githubApi ?? env.RUNMAT_GITHUB_API_URL ?? DEFAULT_API,
       "--github-api",
     ).href.replace(/\/+$/, ""),
     token: env.GITHUB_TOKEN || env.GH_TOKEN || undefined,
+    timeoutMs: seconds(raw.timeout ?? env.RUNMAT_HTTP_TIMEOUT, 30, "--timeout"),
+  };
+}
+
+function updateOptions(raw: RawOptions, context: CliContext): UpdateOptions {
+  return {
+    ...releaseOptions(raw, context),
     requireChecksum: Boolean(raw.requireChecksum),
+    smokeTimeoutMs: seconds(context.env.RUNMAT_SMOKE_TIMEOUT, 20, "RUNMAT_SMOKE_TIMEOUT"),
+  };
+}
+
+function installOptions(
+  raw: RawOptions,
+  versionArgument: string | undefined,
+  context: CliContext,
+): InstallOptions {
+  const { env } = context;
+  const update = updateOptions(raw, context);
+  const dirInput = raw.dir ?? env.RUNMAT_INSTALL_DIR ?? defaultInstallDir(context.platform, update.home, env);
+  return {
+    ...update,
+    tag: parseRequestedTag(versionArgument ?? env.RUNMAT_VERSION),
+    dir: resolve(expandHome(dirInput, update.home)),
+    modifyPath: (raw.modifyPath ?? true) && !isTruthy(env.RUNMAT_NO_MODIFY_PATH),
+    archive: raw.archive ? resolve(expandHome(raw.archive, update.home)) : undefined,
     force: Boolean(raw.force),
     dryRun: Boolean(raw.dryRun),
-    timeoutMs: seconds(raw.timeout ?? env.RUNMAT_HTTP_TIMEOUT, 30, "--timeout"),
-    smokeTimeoutMs: seconds(env.RUNMAT_SMOKE_TIMEOUT, 20, "RUNMAT_SMOKE_TIMEOUT"),
   };
 }
 
@@ -250,8 +298,9 @@ export async function parseCommandLine(argv: string[], context: CliContext): Pro
     .enablePositionalOptions()
     .exitOverride()
     .action((version: string | undefined, raw: RawOptions) => {
-      invocation = { command: "install", options: toOptions(raw, version, context) };
+      invocation = { command: "install", options: installOptions(raw, version, context) };
     });
+  const withProgram = (raw: RawOptions): RawOptions => ({ ...program.opts<RawOptions>(), ...raw });
 
   program
     .command("telemetry")
@@ -265,28 +314,32 @@ export async function parseCommandLine(argv: string[], context: CliContext): Pro
           "Use: telemetry status|enable|disable",
         );
       }
-      invocation = { command: "telemetry", action, options: toOptions(program.opts(), undefined, context) };
+      invocation = { command: "telemetry", action, options: commonOptions(withProgram({}), context) };
     });
 
-  addInstallOptions(
-    program.command("status").description("show the installed version, PATH and telemetry state"),
+  addOutputOptions(
+    addReleaseOptions(
+      program.command("status").description("show the installed version, PATH and telemetry state"),
+    ),
   )
     .option("--offline", "do not look up the latest release")
     .action((raw: RawOptions & { offline?: boolean }) => {
       invocation = {
         command: "status",
         offline: Boolean(raw.offline),
-        options: toOptions(raw, undefined, context),
+        options: releaseOptions(withProgram(raw), context),
       };
     });
 
-  addInstallOptions(program.command("update").description("install the latest release if it is newer"))
+  addOutputOptions(
+    addUpdateOptions(program.command("update").description("install the latest release if it is newer")),
+  )
     .option("--check", "only check: exit 0 when up to date, 10 when an update exists")
     .action((raw: RawOptions & { check?: boolean }) => {
       invocation = {
         command: "update",
         check: Boolean(raw.check),
-        options: toOptions(raw, undefined, context),
+        options: updateOptions(withProgram(raw), context),
       };
     });
 
@@ -302,11 +355,7 @@ export async function parseCommandLine(argv: string[], context: CliContext): Pro
         command: "uninstall",
         yes: Boolean(raw.yes),
         purge: Boolean(raw.purge),
-        options: toOptions(
-          { ...program.opts<RawOptions>(), ...raw, modifyPath: true, telemetry: true },
-          undefined,
-          context,
-        ),
+        options: commonOptions(withProgram(raw), context),
       };
     });
 

@@ -1,40 +1,6 @@
 // One error type for every failure the installer reports. Each kind maps to one
-// documented exit code; the README's table is checked against EXIT_CODES by a test.
-
-export type ErrorKind =
-  | "usage"
-  | "network"
-  | "integrity"
-  | "platform"
-  | "filesystem"
-  | "verification"
-  | "interrupted"
-  | "internal";
-
-export const EXIT_CODES: Record<ErrorKind, number> = {
-  internal: 1,
-  usage: 2,
-  network: 3,
-  integrity: 4,
-  platform: 5,
-  filesystem: 6,
-  verification: 7,
-  interrupted: 130,
-};
-
-export const EXIT_CODE_MEANINGS: Record<ErrorKind, string> = {
-  internal: "unexpected internal error (a bug: please report it)",
-  usage: "bad command line, option or environment value",
-  network: "release lookup or download failed (network, proxy, rate limit, missing asset)",
-  integrity: "checksum mismatch, missing checksum under --require-checksum, or an unsafe or corrupt archive",
-  platform: "this OS, architecture or C library has no RunMat build",
-  filesystem: "cannot write the install directory, HOME or a lock (permissions, disk full)",
-  verification: "the installed binary failed its `runmat --version` smoke test (rolled back)",
-  interrupted: "interrupted by Ctrl-C or SIGTERM (rolled back)",
-};
-
-/** `update --check` exits with this when a newer release exists. */
-export const EXIT_UPDATE_AVAILABLE = 10;
+// documented exit code (src/contract.ts); the README's table is checked against it by a test.
+import { type ErrorKind, EXIT_CODES } from "./contract.js";
 
 export class InstallError extends Error {
   readonly kind: ErrorKind;

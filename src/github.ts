@@ -1,7 +1,8 @@
-// Release lookup on the GitHub REST API (or a GitHub Enterprise / mirror with the same shape).
+// Release lookup on the GitHub REST API (or a GitHub Enterprise / mirror with the same shape),
+// and what GitHub's refusals mean.
 import { InstallError } from "./errors.js";
-import { fetchText, type HttpClient, HttpStatusError, rateLimitOrAuthError } from "./http.js";
-import type { Release, ReleaseAsset } from "./release.js";
+import { fetchText, type HttpClient, HttpStatusError } from "./http.js";
+import { type Release, type ReleaseAsset, type Tag, toTag } from "./release.js";
 
 function isAsset(value: unknown): value is ReleaseAsset {
   const asset = value as ReleaseAsset;
@@ -15,7 +16,7 @@ export function parseRelease(text: string, source: string): Release {
   } catch {
     value = null;
   }
-  const release = value as Release | null;
+  const release = value as { tag_name?: unknown; assets?: unknown } | null;
   if (!release || typeof release.tag_name !== "string" || !Array.isArray(release.assets)) {
     throw new InstallError(
       "network",
@@ -23,10 +24,24 @@ export function parseRelease(text: string, source: string): Release {
       "Check --github-api and --repo; a proxy or captive portal may be answering instead.",
     );
   }
-  return { tag_name: release.tag_name, assets: release.assets.filter(isAsset) };
+  // The tag names files and is printed: only a version tag may pass, never a path or escapes.
+  const tag = toTag(release.tag_name);
+  if (!tag) {
+    throw new InstallError(
+      "network",
+      `${source} answered with a release whose tag is not a version (${JSON.stringify(release.tag_name.slice(0, 40))}).`,
+      "RunMat's releases are tagged like v0.6.1; check --github-api and --repo, or pass a version.",
+    );
+  }
+  return { tag_name: tag, assets: release.assets.filter(isAsset) };
 }
 
-export async function fetchRelease(client: HttpClient, apiUrl: string, repo: string, tag: string | null) {
+export async function fetchRelease(
+  client: HttpClient,
+  apiUrl: string,
+  repo: string,
+  tag: Tag | null,
+): Promise<Release> {
   const path = tag ? `releases/tags/${encodeURIComponent(tag)}` : "releases/latest";
   const url = new URL(`${apiUrl}/repos/${repo}/${path}`);
   let text: string;
@@ -68,4 +83,27 @@ export async function fetchChecksumFile(client: HttpClient, asset: ReleaseAsset)
       "Try again later; the release may be being edited.",
     );
   }
+}
+
+/** Turns a 401/403/429 into the message every GitHub API user needs, naming the token variables. */
+function rateLimitOrAuthError(error: HttpStatusError): InstallError | null {
+  const { statusCode, headers } = error;
+  if (statusCode === 429 || (statusCode === 403 && headers["x-ratelimit-remaining"] === "0")) {
+    const reset = Number(headers["x-ratelimit-reset"]);
+    const when =
+      Number.isFinite(reset) && reset > 0 ? ` It resets at ${new Date(reset * 1000).toISOString()}.` : "";
+    return new InstallError(
+      "network",
+      `GitHub API rate limit exceeded (HTTP ${statusCode}).${when}`,
+      "Set GITHUB_TOKEN or GH_TOKEN to a GitHub token to raise the limit, or wait and retry.",
+    );
+  }
+  if (statusCode === 401 || statusCode === 403) {
+    return new InstallError(
+      "network",
+      `GitHub API refused the request (HTTP ${statusCode}).`,
+      "If GITHUB_TOKEN or GH_TOKEN is set, check that it is valid; for rate limits, set one of them.",
+    );
+  }
+  return null;
 }

@@ -1,7 +1,9 @@
-// Every network request the installer makes goes through here: the proxy-aware undici
-// dispatcher, the URL policy (HTTPS unless loopback), token scoping, redirects, timeouts and retries.
+// Every download and API request the installer makes goes through here: the proxy-aware undici
+// dispatcher, token scoping, redirects (each hop checked by url-policy.ts), timeouts and retries.
 import type { Dispatcher } from "undici";
-import { type ErrorKind, InstallError, isAbortError } from "./errors.js";
+import { InstallError, isAbortError } from "./errors.js";
+import { sleep } from "./sleep.js";
+import { checkUrlAllowed } from "./url-policy.js";
 import { VERSION } from "./version.js";
 
 export interface HttpSettings {
@@ -50,33 +52,6 @@ export async function createHttpClient(settings: HttpSettings): Promise<HttpClie
     bodyTimeout: settings.timeoutMs,
   });
   return { settings, dispatcher };
-}
-
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, "");
-  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
-
-/**
- * Users get HTTPS; plain HTTP is allowed only to loopback, which is what the tests use.
- * A bad URL the user gave is a usage error; one a server handed us is a network error.
- */
-export function checkUrlAllowed(raw: string | URL, what: string, kind: ErrorKind = "usage"): URL {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new InstallError(kind, `${what} is not a valid URL: ${String(raw)}`, "Use a full https:// URL.");
-  }
-  if (url.protocol === "https:") return url;
-  if (url.protocol === "http:" && isLoopbackHost(url.hostname)) return url;
-  throw new InstallError(
-    kind,
-    `Refusing ${what} over ${url.protocol.replace(":", "")}: ${url.origin}`,
-    kind === "usage"
-      ? "Only https:// URLs are accepted (plain http:// only for 127.0.0.1/localhost)."
-      : "The release points at an insecure URL; report it to the RunMat maintainers.",
-  );
 }
 
 /** Opens a GET, following redirects by hand so that the token never leaves the API origin. */
@@ -136,21 +111,6 @@ function proxyRefusal(error: unknown): InstallError | null {
       : "Check HTTPS_PROXY / HTTP_PROXY, or add the host to NO_PROXY.",
     { cause: error },
   );
-}
-
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** Runs `attempt` until it succeeds, a permanent error occurs, or MAX_ATTEMPTS are spent. */
@@ -220,29 +180,6 @@ export function describeNetworkError(error: unknown): string {
     default:
       return err?.message ?? String(error);
   }
-}
-
-/** Turns a 401/403/429 into the message every GitHub API user needs, naming the token variables. */
-export function rateLimitOrAuthError(error: HttpStatusError): InstallError | null {
-  const { statusCode, headers } = error;
-  if (statusCode === 429 || (statusCode === 403 && headers["x-ratelimit-remaining"] === "0")) {
-    const reset = Number(headers["x-ratelimit-reset"]);
-    const when =
-      Number.isFinite(reset) && reset > 0 ? ` It resets at ${new Date(reset * 1000).toISOString()}.` : "";
-    return new InstallError(
-      "network",
-      `GitHub API rate limit exceeded (HTTP ${statusCode}).${when}`,
-      "Set GITHUB_TOKEN or GH_TOKEN to a GitHub token to raise the limit, or wait and retry.",
-    );
-  }
-  if (statusCode === 401 || statusCode === 403) {
-    return new InstallError(
-      "network",
-      `GitHub API refused the request (HTTP ${statusCode}).`,
-      "If GITHUB_TOKEN or GH_TOKEN is set, check that it is valid; for rate limits, set one of them.",
-    );
-  }
-  return null;
 }
 
 /** GETs a small JSON or text document with retries. Non-2xx statuses surface as HttpStatusError. */

@@ -2,16 +2,17 @@
 // so they never guess what to touch.
 import { existsSync } from "node:fs";
 import { readdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
-import { basename, delimiter, join, relative, resolve } from "node:path";
+import { basename, join, relative, resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
 import { isSharedLibrary } from "./archive-policy.js";
-import type { CommonOptions, InstallOptions } from "./cli.js";
-import { EXIT_UPDATE_AVAILABLE, InstallError } from "./errors.js";
+import type { CommonOptions, ReleaseOptions, UpdateOptions } from "./cli.js";
+import { EXIT_UPDATE_AVAILABLE } from "./contract.js";
+import { InstallError } from "./errors.js";
 import { fetchRelease } from "./github.js";
 import { createHttpClient } from "./http.js";
-import { removeLine } from "./path-plan.js";
+import { findOnPath, isOwnedFile, isOwnedLine, removeLine } from "./path-plan.js";
 import { type PathEdit, type Receipt, readReceipt, receiptPath } from "./receipt.js";
-import { compareVersions } from "./release.js";
+import { compareVersions, type Release, type Tag } from "./release.js";
 import { runInstall } from "./run-install.js";
 import { idPath } from "./telemetry/id.js";
 import { resolveConsent, settingsPath } from "./telemetry/settings.js";
@@ -34,7 +35,7 @@ async function loadReceipt(options: CommonOptions): Promise<Receipt> {
   );
 }
 
-async function latestTag(options: InstallOptions, signal: AbortSignal, ui: Ui): Promise<string> {
+async function latestRelease(options: ReleaseOptions, signal: AbortSignal, ui: Ui): Promise<Release> {
   const http = await createHttpClient({
     apiOrigin: new URL(options.apiUrl).origin,
     token: options.token,
@@ -43,7 +44,7 @@ async function latestTag(options: InstallOptions, signal: AbortSignal, ui: Ui): 
     debug: (m) => ui.debug(m),
   });
   try {
-    return (await fetchRelease(http, options.apiUrl, options.repo, null)).tag_name;
+    return await fetchRelease(http, options.apiUrl, options.repo, null);
   } finally {
     await http.dispatcher.close().catch(() => {});
   }
@@ -56,15 +57,13 @@ async function editIsInPlace(edit: PathEdit): Promise<boolean> {
   return content.split(/\r?\n/).includes(edit.line);
 }
 
-function findOnPath(name: string, env: NodeJS.ProcessEnv): string | null {
-  for (const entry of (env.PATH ?? env.Path ?? "").split(delimiter)) {
-    if (entry && existsSync(join(entry, name))) return join(entry, name);
-  }
-  return null;
+/** Newer than what is installed; an install whose tag is unknown is always older. */
+function isNewer(latest: Tag, installed: Tag | null): boolean {
+  return installed === null || compareVersions(latest, installed) > 0;
 }
 
 export async function runStatus(
-  options: InstallOptions,
+  options: ReleaseOptions,
   offline: boolean,
   env: NodeJS.ProcessEnv,
 ): Promise<number> {
@@ -72,22 +71,25 @@ export async function runStatus(
   const read = await readReceipt(options.runmatHome);
   const receipt = read.state === "ok" ? read.receipt : null;
   const binary = receipt?.files[0] ?? null;
-  const onPath = binary ? findOnPath(basename(binary), env) : null;
+  const onPath = binary ? findOnPath(basename(binary), env, existsSync) : null;
   const latest = offline
     ? null
-    : await latestTag(options, new AbortController().signal, ui).catch(() => null);
+    : await latestRelease(options, new AbortController().signal, ui).then(
+        (release) => release.tag_name,
+        () => null,
+      );
   const edits = receipt
     ? await Promise.all(receipt.pathEdits.map(async (edit) => ({ edit, inPlace: await editIsInPlace(edit) })))
     : [];
   const consent = await resolveConsent(env, options);
   const status = {
     installed: receipt !== null,
-    version: receipt?.version ?? null,
+    version: receipt ? (receipt.tag ?? "unknown") : null,
     path: binary,
     onPath: onPath !== null && binary !== null && resolve(onPath) === resolve(binary),
     shadowedBy: onPath && binary && resolve(onPath) !== resolve(binary) ? onPath : null,
     latest,
-    updateAvailable: Boolean(receipt && latest && compareVersions(latest, receipt.version) > 0),
+    updateAvailable: Boolean(receipt && latest && isNewer(latest, receipt.tag)),
     pathEdits: edits.map(({ edit, inPlace }) => ({ ...edit, inPlace })),
     telemetry: { enabled: consent.enabled, reason: consent.reason },
     receipt: read.state === "corrupt" ? `corrupt: ${read.reason}` : read.state,
@@ -98,7 +100,7 @@ export async function runStatus(
   }
   const lines = receipt
     ? [
-        `RunMat ${receipt.version} at ${binary}`,
+        `RunMat ${status.version} at ${binary}`,
         status.onPath
           ? "runmat on PATH: yes"
           : `runmat on PATH: ${status.shadowedBy ? `no, shadowed by ${status.shadowedBy}` : "no (open a new shell?)"}`,
@@ -118,22 +120,36 @@ export async function runStatus(
 }
 
 export async function runUpdate(
-  options: InstallOptions,
+  options: UpdateOptions,
   check: boolean,
   env: NodeJS.ProcessEnv,
 ): Promise<number> {
   const ui = new Ui(options.output, env);
   const receipt = await loadReceipt(options);
-  const latest = await latestTag(options, new AbortController().signal, ui);
-  if (compareVersions(latest, receipt.version) <= 0) {
-    ui.result(`RunMat ${receipt.version} is already up to date.`);
+  const latest = await latestRelease(options, new AbortController().signal, ui);
+  const installed = receipt.tag ?? "an unknown version";
+  if (!isNewer(latest.tag_name, receipt.tag)) {
+    ui.result(`RunMat ${installed} is already up to date.`);
     return 0;
   }
   if (check) {
-    ui.result(`Update available: ${receipt.version} → ${latest}`);
+    ui.result(`Update available: ${installed} → ${latest.tag_name}`);
     return EXIT_UPDATE_AVAILABLE;
   }
-  return runInstall({ ...options, version: latest, dir: receipt.dir, modifyPath: receipt.modifyPath }, env);
+  // The release just fetched is handed to the install, which does not look it up again.
+  return runInstall(
+    {
+      ...options,
+      tag: latest.tag_name,
+      dir: receipt.dir,
+      modifyPath: receipt.modifyPath,
+      force: false,
+      dryRun: false,
+    },
+    env,
+    undefined,
+    latest,
+  );
 }
 
 /** Every path the receipt asks us to delete must be one this installer could have written. */
@@ -151,16 +167,11 @@ export function checkReceiptIsOurs(receipt: Receipt, runmatHome: string): string
       return `it lists ${file}, which is not a RunMat file inside ${receipt.dir}`;
     }
   }
-  const ownFiles = new Set([join(runmatHome, "env"), join(runmatHome, "env.fish")]);
   for (const edit of receipt.pathEdits) {
-    if (
-      edit.kind === "file" &&
-      !ownFiles.has(edit.path) &&
-      !edit.path.endsWith("/fish/conf.d/runmat.env.fish")
-    ) {
+    if (edit.kind === "file" && !isOwnedFile(edit.path, runmatHome)) {
       return `it lists ${edit.path}, which runmat-install never writes`;
     }
-    if (edit.kind === "line" && !edit.line.includes("runmat-install") && edit.line !== receipt.dir) {
+    if (edit.kind === "line" && !isOwnedLine(edit.line, receipt.dir)) {
       return `it asks to remove a line it did not add from ${edit.path}`;
     }
   }
@@ -195,7 +206,7 @@ export async function runUninstall(
   if (
     !yes &&
     process.stdin.isTTY &&
-    !(await confirm(`Remove RunMat ${receipt.version} from ${receipt.dir}?`))
+    !(await confirm(`Remove RunMat ${receipt.tag ?? "(unknown version)"} from ${receipt.dir}?`))
   ) {
     ui.result("Nothing removed.");
     return 0;
@@ -229,7 +240,7 @@ export async function runUninstall(
     if ((await readdir(directory).catch(() => ["?"])).length === 0) await rmdir(directory).catch(() => {});
   }
   ui.result(
-    `Removed RunMat ${receipt.version} from ${receipt.dir}${purge ? " and purged telemetry data" : ""}.`,
+    `Removed RunMat ${receipt.tag ?? "(unknown version)"} from ${receipt.dir}${purge ? " and purged telemetry data" : ""}.`,
   );
   if (ui.mode === "json") ui.json({ ok: true, removed: receipt.files, pathEdits: receipt.pathEdits });
   return 0;

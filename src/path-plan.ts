@@ -1,8 +1,54 @@
-// Pure decisions about PATH: which shell files get which lines, and how a Windows Path value
-// changes. The effectful halves are shell-path.ts and windows-path.ts.
-import { posix, win32 } from "node:path";
+// Pure decisions about PATH, and the one owner of that knowledge: which shell files get which
+// lines, which files and lines are ours (install writes them, uninstall removes exactly them),
+// how to read PATH from an environment, and how a Windows Path value changes. The effectful
+// halves are shell-path.ts and windows-path.ts.
+import { basename, delimiter, dirname, join, posix, relative, win32 } from "node:path";
 
 export const PROFILE_MARKER = "# added by runmat-install";
+
+/** The files under ~/.runmat that put RunMat on PATH, and the fish conf.d file that sources one. */
+const ENV_FILE = "env";
+const ENV_FISH_FILE = "env.fish";
+const FISH_CONF_FILE = "runmat.env.fish";
+
+/** The entries of PATH (Path on Windows) in an environment. */
+export function pathEntries(env: NodeJS.ProcessEnv): string[] {
+  return (env.PATH ?? env.Path ?? "").split(delimiter).filter((entry) => entry !== "");
+}
+
+export function isOnPath(directory: string, env: NodeJS.ProcessEnv): boolean {
+  return pathEntries(env).some((entry) => relative(entry, directory) === "");
+}
+
+/** The first `name` on PATH, as a shell would find it. */
+export function findOnPath(
+  name: string,
+  env: NodeJS.ProcessEnv,
+  exists: (path: string) => boolean,
+): string | null {
+  for (const entry of pathEntries(env)) {
+    const candidate = join(entry, name);
+    if (exists(candidate)) return candidate;
+  }
+  return null;
+}
+
+/** A file the installer writes whole and uninstall deletes: ~/.runmat/env, env.fish, fish conf.d. */
+export function isOwnedFile(path: string, runmatHome: string): boolean {
+  return (
+    isEnvFile(path, runmatHome) || (basename(path) === FISH_CONF_FILE && basename(dirname(path)) === "conf.d")
+  );
+}
+
+/** The env files: plumbing the summary does not name (the profiles that source them are named). */
+export function isEnvFile(path: string, runmatHome: string): boolean {
+  return path === join(runmatHome, ENV_FILE) || path === join(runmatHome, ENV_FISH_FILE);
+}
+
+/** A line the installer appends to a file it does not own: the marked source line, or $GITHUB_PATH's directory. */
+export function isOwnedLine(line: string, installDir: string): boolean {
+  return line.endsWith(PROFILE_MARKER) || line === installDir;
+}
 
 export interface UnixShellContext {
   home: string;
@@ -40,8 +86,8 @@ function homeRelative(path: string, home: string): string {
 export function planUnixPath(context: UnixShellContext): UnixPathPlan {
   const { home, directory } = context;
   const runmatHome = posix.join(home, ".runmat");
-  const envPath = posix.join(runmatHome, "env");
-  const envFishPath = posix.join(runmatHome, "env.fish");
+  const envPath = posix.join(runmatHome, ENV_FILE);
+  const envFishPath = posix.join(runmatHome, ENV_FISH_FILE);
   const quotedDir = doubleQuote(directory);
   const envContent = [
     "#!/bin/sh",
@@ -78,7 +124,7 @@ export function planUnixPath(context: UnixShellContext): UnixPathPlan {
     envFishFile: { path: envFishPath, content: envFishContent },
     fishConfFile: wantsFish
       ? {
-          path: posix.join(fishConfigDir, "conf.d", "runmat.env.fish"),
+          path: posix.join(fishConfigDir, "conf.d", FISH_CONF_FILE),
           content: `${PROFILE_MARKER}\nsource ${homeRelative(envFishPath, home)}\n`,
         }
       : undefined,

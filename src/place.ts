@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { chmod, copyFile, open, readdir, readFile, rename, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { InstallError } from "./errors.js";
-import { sleep } from "./http.js";
+import { sleep } from "./sleep.js";
 
 const LOCK_NAME = ".runmat-install.lock";
 const LOCK_POLL_MS = 100;

@@ -1,9 +1,15 @@
 // Pure, table-driven platform resolution. Everything the host can tell us arrives
 // through PlatformProbes, so each row of the table is a unit test (see test/unit/platform.test.ts).
+import {
+  ARCH_SPELLINGS,
+  type Arch,
+  type Os,
+  PLATFORM_ROWS,
+  type PlatformRow,
+  SUPPORTED_PLATFORMS,
+  sanitizeDimension,
+} from "./contract.js";
 import { InstallError } from "./errors.js";
-
-export type Os = "linux" | "darwin" | "windows";
-export type Arch = "x86_64" | "arm64";
 
 export interface PlatformProbes {
   /** process.platform */
@@ -29,22 +35,11 @@ export interface Target extends Host {
   platform: string;
   /** A target to use when the release has no build for `platform` (Windows on ARM runs x64). */
   fallbackPlatform?: string;
-  archiveExtension: ".tar.gz" | ".zip";
   binaryName: "runmat" | "runmat.exe";
 }
 
 // Maps, not object literals: a host string such as "valueOf" must not find a prototype member.
-const RELEASE_TARGETS = new Map<string, string>([
-  ["linux-x86_64", "linux-x86_64"],
-  ["linux-arm64", "linux-aarch64"],
-  ["darwin-x86_64", "macos-x86_64"],
-  ["darwin-arm64", "macos-aarch64"],
-  ["windows-x86_64", "windows-x86_64"],
-  ["windows-arm64", "windows-aarch64"],
-]);
-
-// Windows on ARM emulates x64 binaries, so an arm64 host can fall back to them.
-const FALLBACKS = new Map([["windows-aarch64", "windows-x86_64"]]);
+const ROWS_BY_HOST = new Map<string, PlatformRow>(PLATFORM_ROWS.map((row) => [`${row.os}-${row.arch}`, row]));
 
 const OS_ALIASES = new Map<string, Os>([
   ["linux", "linux"],
@@ -53,22 +48,11 @@ const OS_ALIASES = new Map<string, Os>([
   ["windows", "windows"],
 ]);
 
-const ARCH_ALIASES = new Map<string, Arch>([
-  ["x64", "x86_64"],
-  ["x86_64", "x86_64"],
-  ["amd64", "x86_64"],
-  ["AMD64", "x86_64"],
-  ["arm64", "arm64"],
-  ["aarch64", "arm64"],
-  ["ARM64", "arm64"],
-]);
-
-export const SUPPORTED_PLATFORMS = [...RELEASE_TARGETS.values()];
-
-/** Any value that leaves this machine: at most 64 characters of [A-Za-z0-9_.-]. */
-export function sanitizeDimension(raw: string): string {
-  return raw.replace(/[^A-Za-z0-9_.-]/g, "").slice(0, 64);
-}
+const ARCH_ALIASES = new Map<string, Arch>(
+  Object.entries(ARCH_SPELLINGS).flatMap(([arch, spellings]) =>
+    spellings.map((spelling): [string, Arch] => [spelling, arch as Arch]),
+  ),
+);
 
 export function normalizeOs(raw: string): string {
   return OS_ALIASES.get(raw) ?? sanitizeDimension(raw);
@@ -88,8 +72,8 @@ export function describeHost(probes: PlatformProbes): Host {
 
 export function resolveTarget(probes: PlatformProbes): Target {
   const host = describeHost(probes);
-  const platform = RELEASE_TARGETS.get(`${host.os}-${host.arch}`);
-  if (!platform) {
+  const row = ROWS_BY_HOST.get(`${host.os}-${host.arch}`);
+  if (!row) {
     throw new InstallError(
       "platform",
       `RunMat has no prebuilt binary for ${host.os || "this OS"} on ${host.arch || "this CPU"}.`,
@@ -103,13 +87,11 @@ export function resolveTarget(probes: PlatformProbes): Target {
       "Use a glibc distribution (Debian, Ubuntu, Fedora), Alpine's gcompat package, or build from source: https://github.com/runmat-org/runmat#building-from-source",
     );
   }
-  const windows = host.os === "windows";
   return {
-    os: host.os as Os,
-    arch: host.arch as Arch,
-    platform,
-    fallbackPlatform: FALLBACKS.get(platform),
-    archiveExtension: windows ? ".zip" : ".tar.gz",
-    binaryName: windows ? "runmat.exe" : "runmat",
+    os: row.os,
+    arch: row.arch,
+    platform: row.platform,
+    fallbackPlatform: row.fallback,
+    binaryName: row.os === "windows" ? "runmat.exe" : "runmat",
   };
 }

@@ -2,6 +2,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "./fs-atomic.js";
+import { type Tag, toTag } from "./release.js";
 
 export const RECEIPT_SCHEMA = 1;
 
@@ -16,7 +17,8 @@ export type PathEdit =
 export interface Receipt {
   schema: number;
   installer: string;
-  version: string;
+  /** The installed release; null when it could not be told. Kept as "version" on disk. */
+  tag: Tag | null;
   platform: string;
   dir: string;
   files: string[];
@@ -47,7 +49,8 @@ export async function readReceipt(runmatHome: string): Promise<ReceiptRead> {
     return { state: "corrupt", reason: (error as Error).message };
   }
   try {
-    const value = JSON.parse(text) as Partial<Receipt>;
+    // On disk the tag is under "version", as schema 1 has always written it.
+    const value = JSON.parse(text) as Partial<Omit<Receipt, "tag">> & { version?: unknown };
     const valid =
       typeof value === "object" &&
       value !== null &&
@@ -62,7 +65,7 @@ export async function readReceipt(runmatHome: string): Promise<ReceiptRead> {
       receipt: {
         schema: value.schema ?? 1,
         installer: value.installer ?? "unknown",
-        version: value.version!,
+        tag: toTag(value.version as string),
         platform: value.platform ?? "unknown",
         dir: value.dir!,
         files: value.files!,
@@ -81,7 +84,9 @@ export async function readReceipt(runmatHome: string): Promise<ReceiptRead> {
 }
 
 export async function writeReceipt(runmatHome: string, receipt: Receipt): Promise<void> {
-  await writeFileAtomic(receiptPath(runmatHome), `${JSON.stringify(receipt, null, 2)}\n`, 0o644);
+  const { schema, installer, tag, ...rest } = receipt;
+  const onDisk = { schema, installer, version: tag ?? "unknown", ...rest };
+  await writeFileAtomic(receiptPath(runmatHome), `${JSON.stringify(onDisk, null, 2)}\n`, 0o644);
 }
 
 /** Edits from both lists, each once (the earlier record wins): a re-run keeps what earlier runs recorded. */

@@ -10,34 +10,55 @@ export interface ReleaseAsset {
 }
 
 export interface Release {
-  tag_name: string;
+  tag_name: Tag;
   assets: ReleaseAsset[];
 }
 
+/**
+ * Two shapes of one release, never mixed: a tag names it on GitHub ("v0.6.1"), a version is
+ * what `runmat --version` prints ("0.6.1").
+ */
+export type Tag = `v${string}`;
+
 const VERSION_PATTERN = /^v?\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$/;
 
+/** "0.6.1" and "v0.6.1" → "v0.6.1"; anything else (a path, an escape sequence) → null. */
+export function toTag(value: string): Tag | null {
+  if (value.length > 64 || !VERSION_PATTERN.test(value)) return null;
+  return (value.startsWith("v") ? value : `v${value}`) as Tag;
+}
+
 /** "latest" → null; "0.6.1" and "v0.6.1" → "v0.6.1". */
-export function normalizeRequestedVersion(input: string | undefined): string | null {
+export function parseRequestedTag(input: string | undefined): Tag | null {
   const value = (input ?? "latest").trim();
   if (value === "" || value === "latest") return null;
-  if (!VERSION_PATTERN.test(value)) {
+  const tag = toTag(value);
+  if (!tag) {
     throw new InstallError(
       "usage",
       `"${value}" is not a version.`,
       'Pass "latest", or a version such as v0.6.1 or 0.6.1.',
     );
   }
-  return value.startsWith("v") ? value : `v${value}`;
+  return tag;
 }
 
 /** The version `runmat --version` must print for a tag: the tag without its leading "v". */
-export function versionOfTag(tag: string): string {
-  return tag.replace(/^v/, "");
+export function versionOfTag(tag: Tag): string {
+  return tag.slice(1);
+}
+
+/**
+ * True when `output` (what `runmat --version` printed) names exactly `version` as a word:
+ * "runmat 0.6.1" matches 0.6.1, but neither "runmat 0.6.10" nor "runmat 10.6.1" does.
+ */
+export function printsVersion(output: string, version: string): boolean {
+  return output.split(/[\s,;()]+/).some((word) => word === version || word === `v${version}`);
 }
 
 /** Compares two versions numerically on major.minor.patch; a pre-release sorts before its release. */
-export function compareVersions(a: string, b: string): number {
-  const parse = (v: string) => {
+export function compareVersions(a: Tag, b: Tag): number {
+  const parse = (v: Tag) => {
     const [core, pre] = versionOfTag(v).split(/-(.*)/s);
     return {
       parts: core
@@ -60,7 +81,7 @@ export function compareVersions(a: string, b: string): number {
 }
 
 /** The names the old scripts looked for, in order; Unix also accepts a .zip as a last resort. */
-export function assetCandidates(tag: string, platform: string, target: Pick<Target, "os">): string[] {
+export function assetCandidates(tag: Tag, platform: string, target: Pick<Target, "os">): string[] {
   const extensions = target.os === "windows" ? [".zip"] : [".tar.gz", ".zip"];
   return extensions.flatMap((ext) => [`runmat-${tag}-${platform}${ext}`, `runmat-${platform}${ext}`]);
 }
@@ -104,11 +125,8 @@ export function parseDigest(digest: string | null | undefined, assetName: string
 }
 
 /** The checksum file to fetch when the asset carries no digest: SHA256SUMS, then <asset>.sha256. */
-export function findChecksumAsset(release: Release, assetName: string): ReleaseAsset | undefined {
-  return (
-    release.assets.find((a) => a.name === "SHA256SUMS") ??
-    release.assets.find((a) => a.name === `${assetName}.sha256`)
-  );
+export function findChecksumAsset(assets: ReleaseAsset[], assetName: string): ReleaseAsset | undefined {
+  return assets.find((a) => a.name === "SHA256SUMS") ?? assets.find((a) => a.name === `${assetName}.sha256`);
 }
 
 /**
@@ -128,7 +146,7 @@ export function parseChecksumList(text: string, assetName: string): string | nul
 }
 
 /** Reads "v0.6.1" out of a release archive's file name, for offline installs. */
-export function tagFromArchiveName(fileName: string): string | null {
+export function tagFromArchiveName(fileName: string): Tag | null {
   const match = /^runmat-(v\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+?)?)-(?:linux|macos|windows)-/.exec(fileName);
-  return match ? match[1] : null;
+  return match ? toTag(match[1]) : null;
 }

@@ -1,11 +1,15 @@
 // Runs one install (also used by `update`) and owns its outcome: the single place that
 // prints the error, sends install_failed and picks the exit code.
 import type { InstallOptions } from "./cli.js";
-import { EXIT_CODES, InstallError, toInstallError } from "./errors.js";
+import { DEFAULT_TELEMETRY_ENDPOINT, EXIT_CODES, isTruthy } from "./contract.js";
+import { InstallError, toInstallError } from "./errors.js";
+import type { InstallObserver } from "./install-types.js";
 import { install } from "./pipeline.js";
 import type { PlatformProbes } from "./platform.js";
 import { hostProbes } from "./platform-probes.js";
-import { DEFAULT_TELEMETRY_ENDPOINT, Telemetry } from "./telemetry/client.js";
+import type { Release } from "./release.js";
+import { describeWarning, reportInstall } from "./report.js";
+import { Telemetry } from "./telemetry/client.js";
 import { resolveConsent } from "./telemetry/settings.js";
 import { Ui } from "./ui.js";
 
@@ -58,10 +62,28 @@ function interruptOnSignals(): { signal: AbortSignal; hardStop: AbortSignal; set
   };
 }
 
+/** Turns what the install reports into telemetry facts and terminal output. */
+function observe(ui: Ui, telemetry: Telemetry): InstallObserver {
+  return {
+    hostDetected: (host) => Object.assign(telemetry.facts, host),
+    // install_start goes out as soon as the tag is known, so every later failure carries it.
+    releaseResolved: (tag, platform) => {
+      telemetry.facts.release = tag ?? "unknown";
+      telemetry.facts.platform = platform;
+      telemetry.start();
+    },
+    warning: (warning) => ui.warn(describeWarning(warning)),
+    downloading: (assetName) => ui.progress(`Downloading ${assetName}`),
+    unpacking: (assetName) => ui.info(`Unpacking ${assetName}...`),
+    debug: (message) => ui.debug(message),
+  };
+}
+
 export async function runInstall(
   options: InstallOptions,
   env: NodeJS.ProcessEnv,
   probes: PlatformProbes = hostProbes,
+  release?: Release,
 ): Promise<number> {
   const ui = new Ui(options.output, env);
   const interrupt = interruptOnSignals();
@@ -70,7 +92,7 @@ export async function runInstall(
     // A dry run writes nothing, so it creates no id and sends nothing either.
     enabled: consent.enabled && !options.dryRun,
     endpoint: telemetryEndpoint(env),
-    debug: ["1", "true", "yes", "on"].includes((env.RUNMAT_TELEMETRY_DEBUG ?? "").toLowerCase()),
+    debug: isTruthy(env.RUNMAT_TELEMETRY_DEBUG),
     runmatHome: options.runmatHome,
     facts: {
       os: "unknown",
@@ -85,15 +107,16 @@ export async function runInstall(
   });
   ui.debug(`telemetry ${consent.reason}`);
   try {
-    const result = await install(options, {
+    const summary = await install(options, {
       probes,
-      ui,
-      telemetry,
+      observer: observe(ui, telemetry),
       signal: interrupt.signal,
       env,
+      release,
     });
+    reportInstall(summary, ui);
     await telemetry.finish("install_complete");
-    if (ui.mode === "json") ui.json(result);
+    if (ui.mode === "json") ui.json(summary.outcome);
     return 0;
   } catch (thrown) {
     const error = toInstallError(interrupt.signal.aborted ? (interrupt.signal.reason ?? thrown) : thrown);

@@ -2,6 +2,7 @@
 // rolled back instead of left on PATH.
 import { execFile } from "node:child_process";
 import { InstallError } from "./errors.js";
+import { printsVersion } from "./release.js";
 
 export interface SmokeResult {
   /** What `runmat --version` printed, trimmed. */
@@ -21,7 +22,7 @@ export function smokeTest(
       (error, stdout, stderr) => {
         const output = `${stdout}`.trim() || `${stderr}`.trim();
         if (error) return reject(explainStartFailure(binary, error, timeoutMs));
-        if (expectedVersion && !output.includes(expectedVersion)) {
+        if (expectedVersion && !printsVersion(output, expectedVersion)) {
           return reject(
             new InstallError(
               "verification",

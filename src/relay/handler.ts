@@ -2,8 +2,7 @@
 // It validates an event, keeps only the allowlisted parameters, and forwards them to
 // Google Analytics 4 (Measurement Protocol), or logs them when no GA credentials are set.
 // It drops unchanged into a Next.js route, a Cloudflare Worker or Deno (see README).
-import { SUPPORTED_PLATFORMS, sanitizeDimension } from "../platform.js";
-import { METHODS, TELEMETRY_EVENTS } from "../telemetry/payload.js";
+import { METHODS, SUPPORTED_PLATFORMS, sanitizeDimension, TELEMETRY_EVENTS } from "../contract.js";
 import { type RateLimiter, TokenBucketLimiter } from "./rate-limit.js";
 
 export const MAX_BODY_BYTES = 8 * 1024;

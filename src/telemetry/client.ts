@@ -1,11 +1,12 @@
 // Sends the three install events: start concurrently with the download, then one outcome,
 // each at most once, never retried, never allowed to slow the install by more than a second.
-import { checkUrlAllowed } from "../http.js";
+
+import type { Payload, TelemetryEvent } from "../contract.js";
+import { checkUrlAllowed } from "../url-policy.js";
 import { VERSION } from "../version.js";
 import { loadOrCreateId } from "./id.js";
-import { buildPayload, type InstallFacts, type Payload, type TelemetryEvent } from "./payload.js";
+import { buildPayload, type InstallFacts } from "./payload.js";
 
-export const DEFAULT_TELEMETRY_ENDPOINT = "https://runmat.org/api/telemetry";
 /** Hard cap on one request. Shorter than the flush window, so that when install_start is
  * still in flight at exit, the outcome always has 300 ms left to go out after it. */
 const REQUEST_TIMEOUT_MS = 500;

@@ -1,6 +1,7 @@
 // Pure opt-out resolution: any "off" wins. The persisted setting is read last and only when
 // nothing in the environment or on the command line has already said off, so an opted-out
 // run never touches ~/.runmat at all.
+import { doNotTrack, isFalsy, isTruthy } from "../contract.js";
 
 export interface Consent {
   enabled: boolean;
@@ -8,21 +9,11 @@ export interface Consent {
   reason: string;
 }
 
-const TRUTHY = new Set(["1", "true", "yes", "on"]);
-const FALSY = new Set(["0", "false", "no", "off"]);
-
-function flag(value: string | undefined): string {
-  return (value ?? "").trim().toLowerCase();
-}
-
 /** The decision that needs neither disk nor network; null means "ask the persisted setting". */
 export function consentFromEnvironment(env: NodeJS.ProcessEnv, telemetryFlag: boolean): Consent | null {
-  if (TRUTHY.has(flag(env.RUNMAT_NO_TELEMETRY)))
-    return { enabled: false, reason: "off: set by RUNMAT_NO_TELEMETRY" };
-  if (FALSY.has(flag(env.RUNMAT_TELEMETRY)))
-    return { enabled: false, reason: "off: set by RUNMAT_TELEMETRY" };
-  const dnt = flag(env.DO_NOT_TRACK);
-  if (dnt === "1" || dnt === "true") return { enabled: false, reason: "off: set by DO_NOT_TRACK" };
+  if (isTruthy(env.RUNMAT_NO_TELEMETRY)) return { enabled: false, reason: "off: set by RUNMAT_NO_TELEMETRY" };
+  if (isFalsy(env.RUNMAT_TELEMETRY)) return { enabled: false, reason: "off: set by RUNMAT_TELEMETRY" };
+  if (doNotTrack(env.DO_NOT_TRACK)) return { enabled: false, reason: "off: set by DO_NOT_TRACK" };
   if (!telemetryFlag) return { enabled: false, reason: "off: --no-telemetry" };
   return null;
 }

@@ -1,30 +1,35 @@
 // The anonymous client id in ~/.runmat/telemetry_id, shared with the old install scripts.
 import { randomUUID } from "node:crypto";
-import { existsSync } from "node:fs";
+import { constants, existsSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { TELEMETRY_ID_FILE, TELEMETRY_ID_MAX_BYTES, TELEMETRY_ID_PATTERN } from "../contract.js";
 import { writeFileAtomic } from "../fs-atomic.js";
 
-/** Old scripts wrote GUIDs and "1700000000-12345" ids; both match. Anything else is never sent. */
-const VALID_ID = /^[A-Za-z0-9-]{8,64}$/;
-// Read at most this much: a 10 MB file of garbage must not be slurped.
-const MAX_ID_BYTES = 256;
+const VALID_ID = new RegExp(TELEMETRY_ID_PATTERN);
 
 export function idPath(runmatHome: string): string {
-  return join(runmatHome, "telemetry_id");
+  return join(runmatHome, TELEMETRY_ID_FILE);
 }
 
-export function isValidId(text: string): boolean {
+// Windows has neither flag (and neither links nor FIFOs in a user's profile to fear here).
+const NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+const NONBLOCK = constants.O_NONBLOCK ?? 0;
+
+function isValidId(text: string): boolean {
   return VALID_ID.test(text.trim());
 }
 
 async function readExistingId(path: string): Promise<string | null> {
   try {
-    const handle = await open(path, "r");
+    // Never follow a link (its target's content would be sent as the id) and never block on
+    // a FIFO: only a regular file of ours is read, and at most this much of it.
+    const handle = await open(path, constants.O_RDONLY | NOFOLLOW | NONBLOCK);
     try {
-      const buffer = Buffer.alloc(MAX_ID_BYTES + 1);
+      if (!(await handle.stat()).isFile()) return null;
+      const buffer = Buffer.alloc(TELEMETRY_ID_MAX_BYTES + 1);
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-      if (bytesRead > MAX_ID_BYTES) return null;
+      if (bytesRead > TELEMETRY_ID_MAX_BYTES) return null;
       const text = buffer.subarray(0, bytesRead).toString("utf8").trim();
       return isValidId(text) ? text : null;
     } finally {

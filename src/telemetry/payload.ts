@@ -1,15 +1,7 @@
-// Builds the one payload shape the installer ever sends. The keys are fixed here and
-// nowhere else; test/unit/readme.test.ts checks that the README lists exactly these.
-import { normalizeArch, normalizeOs, sanitizeDimension } from "../platform.js";
-
-export const TELEMETRY_EVENTS = ["install_start", "install_complete", "install_failed"] as const;
-export type TelemetryEvent = (typeof TELEMETRY_EVENTS)[number];
-
-export const PAYLOAD_KEYS = ["event_label", "os", "arch", "platform", "release", "method", "cid"] as const;
-export type Payload = Record<(typeof PAYLOAD_KEYS)[number], string>;
-
-export const METHODS = ["shell", "powershell", "npx", "binary"] as const;
-export type Method = (typeof METHODS)[number];
+// Builds the one payload shape the installer ever sends. The keys are fixed in the contract
+// (src/contract.ts); test/unit/readme.test.ts checks that the README lists exactly these.
+import { type Payload, sanitizeDimension, type TelemetryEvent } from "../contract.js";
+import { normalizeArch, normalizeOs } from "../platform.js";
 
 export interface InstallFacts {
   os: string;

@@ -1,12 +1,13 @@
 // The persisted opt-out: ~/.runmat/telemetry.json, written by `runmat-install telemetry disable`.
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { TELEMETRY_SETTINGS_FILE } from "../contract.js";
 import { writeFileAtomic } from "../fs-atomic.js";
 import { type Consent, consentFromEnvironment, consentFromSetting } from "./consent.js";
 import { idPath } from "./id.js";
 
 export function settingsPath(runmatHome: string): string {
-  return join(runmatHome, "telemetry.json");
+  return join(runmatHome, TELEMETRY_SETTINGS_FILE);
 }
 
 export async function isPersistedDisabled(runmatHome: string): Promise<boolean> {

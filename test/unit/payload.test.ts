@@ -4,9 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { PAYLOAD_KEYS, TELEMETRY_EVENTS } from "../../src/contract.js";
 import { consentFromEnvironment } from "../../src/telemetry/consent.js";
 import { loadOrCreateId } from "../../src/telemetry/id.js";
-import { buildPayload, PAYLOAD_KEYS, TELEMETRY_EVENTS } from "../../src/telemetry/payload.js";
+import { buildPayload } from "../../src/telemetry/payload.js";
 
 const VALUE = /^[A-Za-z0-9_.-]{1,64}$/;
 

@@ -24,7 +24,6 @@ describe("platform table", () => {
       assert.equal(resolved.os, os);
       assert.equal(resolved.arch, arch);
       assert.equal(resolved.platform, target);
-      assert.equal(resolved.archiveExtension, os === "windows" ? ".zip" : ".tar.gz");
       assert.equal(resolved.binaryName, os === "windows" ? "runmat.exe" : "runmat");
     });
   }

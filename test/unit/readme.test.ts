@@ -4,8 +4,13 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { ENVIRONMENT_HELP } from "../../src/cli.js";
-import { type ErrorKind, EXIT_CODE_MEANINGS, EXIT_CODES, EXIT_UPDATE_AVAILABLE } from "../../src/errors.js";
-import { PAYLOAD_KEYS } from "../../src/telemetry/payload.js";
+import {
+  type ErrorKind,
+  EXIT_CODE_MEANINGS,
+  EXIT_CODES,
+  EXIT_UPDATE_AVAILABLE,
+  PAYLOAD_KEYS,
+} from "../../src/contract.js";
 
 const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
 

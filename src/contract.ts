@@ -1,0 +1,136 @@
+// The contract: every fact that the installer, the relay and both bootstrappers must agree on,
+// stated once. Pure data plus the smallest pure helpers over it. scripts/render-contract.ts
+// renders it into the generated block of bootstrap/install.sh and bootstrap/install.ps1, and a
+// test fails when either block differs from the rendering byte for byte.
+
+// ---- Exit codes ---------------------------------------------------------------------------
+
+export type ErrorKind =
+  | "usage"
+  | "network"
+  | "integrity"
+  | "platform"
+  | "filesystem"
+  | "verification"
+  | "interrupted"
+  | "internal";
+
+export const EXIT_CODES: Record<ErrorKind, number> = {
+  internal: 1,
+  usage: 2,
+  network: 3,
+  integrity: 4,
+  platform: 5,
+  filesystem: 6,
+  verification: 7,
+  interrupted: 130,
+};
+
+export const EXIT_CODE_MEANINGS: Record<ErrorKind, string> = {
+  internal: "unexpected internal error (a bug: please report it)",
+  usage: "bad command line, option or environment value",
+  network: "release lookup or download failed (network, proxy, rate limit, missing asset)",
+  integrity: "checksum mismatch, missing checksum under --require-checksum, or an unsafe or corrupt archive",
+  platform: "this OS, architecture or C library has no RunMat build",
+  filesystem: "cannot write the install directory, HOME or a lock (permissions, disk full)",
+  verification: "the installed binary failed its `runmat --version` smoke test (rolled back)",
+  interrupted: "interrupted by Ctrl-C or SIGTERM (rolled back)",
+};
+
+/** `update --check` exits with this when a newer release exists. */
+export const EXIT_UPDATE_AVAILABLE = 10;
+
+// ---- Platforms ----------------------------------------------------------------------------
+
+export type Os = "linux" | "darwin" | "windows";
+export type Arch = "x86_64" | "arm64";
+
+export interface PlatformRow {
+  os: Os;
+  arch: Arch;
+  /** RunMat's release target, as in runmat-v0.6.1-<platform>.tar.gz */
+  platform: string;
+  /** The runmat-install single binary that runs here (runmat-install-<sea>[.exe].gz). */
+  sea: "linux-x64" | "linux-arm64" | "darwin-x64" | "darwin-arm64" | "win-x64";
+  /** A release target to use when the release has no build for `platform`. */
+  fallback?: string;
+}
+
+/** One row per host RunMat supports. Windows on ARM runs the x64 builds under emulation. */
+export const PLATFORM_ROWS: readonly PlatformRow[] = [
+  { os: "linux", arch: "x86_64", platform: "linux-x86_64", sea: "linux-x64" },
+  { os: "linux", arch: "arm64", platform: "linux-aarch64", sea: "linux-arm64" },
+  { os: "darwin", arch: "x86_64", platform: "macos-x86_64", sea: "darwin-x64" },
+  { os: "darwin", arch: "arm64", platform: "macos-aarch64", sea: "darwin-arm64" },
+  { os: "windows", arch: "x86_64", platform: "windows-x86_64", sea: "win-x64" },
+  { os: "windows", arch: "arm64", platform: "windows-aarch64", sea: "win-x64", fallback: "windows-x86_64" },
+];
+
+export const SUPPORTED_PLATFORMS: readonly string[] = PLATFORM_ROWS.map((row) => row.platform);
+
+/** What Node (os.machine(), process.arch), uname -m and Windows call each architecture. */
+export const ARCH_SPELLINGS: Readonly<Record<Arch, readonly string[]>> = {
+  x86_64: ["x86_64", "x64", "amd64", "AMD64"],
+  arm64: ["arm64", "aarch64", "ARM64"],
+};
+
+export function seaAssetName(sea: PlatformRow["sea"]): string {
+  return `runmat-install-${sea}${sea.startsWith("win-") ? ".exe" : ""}.gz`;
+}
+
+// ---- Telemetry ----------------------------------------------------------------------------
+
+export const TELEMETRY_EVENTS = ["install_start", "install_complete", "install_failed"] as const;
+export type TelemetryEvent = (typeof TELEMETRY_EVENTS)[number];
+
+/** The payload's keys, in the order they are sent. Nothing else is ever sent. */
+export const PAYLOAD_KEYS = ["event_label", "os", "arch", "platform", "release", "method", "cid"] as const;
+export type Payload = Record<(typeof PAYLOAD_KEYS)[number], string>;
+
+export const METHODS = ["shell", "powershell", "npx", "binary"] as const;
+export type Method = (typeof METHODS)[number];
+
+/** Old scripts wrote GUIDs and "1700000000-12345" ids; both match. Anything else is never sent. */
+export const TELEMETRY_ID_PATTERN = "^[A-Za-z0-9-]{8,64}$";
+/** An id file larger than this is garbage, replaced rather than read. */
+export const TELEMETRY_ID_MAX_BYTES = 256;
+
+export const DEFAULT_TELEMETRY_ENDPOINT = "https://runmat.org/api/telemetry";
+export const DEFAULT_INSTALLER_URL = "https://github.com/runmat-org/runmat-install/releases/latest/download";
+
+/** Under HOME (USERPROFILE on Windows): the installer's directory and the files in it. */
+export const STATE_DIR = ".runmat";
+export const TELEMETRY_ID_FILE = "telemetry_id";
+export const TELEMETRY_SETTINGS_FILE = "telemetry.json";
+export const INSTALLER_CACHE_DIR = "installer";
+
+/** Any value that leaves this machine: at most 64 characters of [A-Za-z0-9_.-]. */
+export function sanitizeDimension(raw: string): string {
+  return raw.replace(/[^A-Za-z0-9_.-]/g, "").slice(0, 64);
+}
+
+// ---- Switches in the environment ---------------------------------------------------------
+
+/** Spellings of "on" in RUNMAT_NO_TELEMETRY, RUNMAT_NO_MODIFY_PATH, RUNMAT_TELEMETRY_DEBUG. */
+export const TRUTHY = ["1", "true", "yes", "on"] as const;
+/** Spellings of "off" in RUNMAT_TELEMETRY. */
+export const FALSY = ["0", "false", "no", "off"] as const;
+/** DO_NOT_TRACK opts out with any non-empty value except these (as most tools read it). */
+export const DO_NOT_TRACK_ALLOWS = ["0", "false"] as const;
+
+function spelling(value: string | undefined): string {
+  return (value ?? "").trim().toLowerCase();
+}
+
+export function isTruthy(value: string | undefined): boolean {
+  return (TRUTHY as readonly string[]).includes(spelling(value));
+}
+
+export function isFalsy(value: string | undefined): boolean {
+  return (FALSY as readonly string[]).includes(spelling(value));
+}
+
+export function doNotTrack(value: string | undefined): boolean {
+  const v = spelling(value);
+  return v !== "" && !(DO_NOT_TRACK_ALLOWS as readonly string[]).includes(v);
+}

@@ -1,0 +1,90 @@
+// Gets the archive's bytes, checks their SHA-256 and unpacks them into staging.
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { archiveKindOf, extractArchive, TarExtraction } from "./archive.js";
+import { type DownloadSink, download, openFileSink } from "./download.js";
+import { InstallError } from "./errors.js";
+import type { HttpClient } from "./http.js";
+import type { InstallObserver, Source } from "./install-types.js";
+
+/**
+ * Returns the directory the archive was unpacked into. A downloaded .tar.gz is unpacked while
+ * it arrives, overlapping the two; the unpacked files are used only once the whole archive's
+ * SHA-256 has matched, and are thrown away otherwise.
+ */
+export async function fetchAndUnpack(
+  source: Source,
+  staging: string,
+  http: HttpClient | null,
+  observer: InstallObserver,
+  signal: AbortSignal,
+): Promise<string> {
+  const unpacked = join(staging, "unpacked");
+  await mkdir(unpacked);
+  const kind = archiveKindOf(source.assetName)!;
+  if ("file" in source.location) {
+    if (source.sha256) verifyChecksum(source, await hashFile(source.location.file));
+    observer.unpacking(source.assetName);
+    await extractArchive(source.location.file, kind, unpacked, signal);
+    return unpacked;
+  }
+  const archive = join(staging, source.assetName);
+  let tar = kind === "tar.gz" ? await TarExtraction.start(unpacked) : null;
+  const file = tar ? null : await openFileSink(archive);
+  const sink: DownloadSink = tar
+    ? {
+        write: (chunk) => tar!.write(chunk),
+        restart: async () => {
+          tar!.abort(new Error("the download restarted"));
+          await tar!.settled();
+          await rm(unpacked, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+          await mkdir(unpacked);
+          tar = await TarExtraction.start(unpacked);
+        },
+      }
+    : file!;
+  const progress = await observer.downloading(source.assetName);
+  try {
+    const { sha256 } = await download(
+      http!,
+      source.location.url,
+      source.location.size,
+      progress.update,
+      sink,
+    );
+    progress.done();
+    verifyChecksum(source, sha256);
+  } catch (error) {
+    progress.fail();
+    tar?.abort(error);
+    await tar?.settled();
+    throw error;
+  } finally {
+    await file?.close();
+  }
+  if (tar) {
+    await tar.end();
+  } else {
+    observer.unpacking(source.assetName);
+    await extractArchive(archive, kind, unpacked, signal);
+  }
+  return unpacked;
+}
+
+function verifyChecksum(source: Source, actual: string): void {
+  if (source.sha256 && source.sha256 !== actual) {
+    throw new InstallError(
+      "integrity",
+      `Checksum mismatch for ${source.assetName}: expected ${source.sha256}, got ${actual}.`,
+      "The download was corrupted or tampered with, and nothing was installed. Run again; if it repeats, report it.",
+    );
+  }
+}
+
+async function hashFile(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}

@@ -1,0 +1,93 @@
+// Puts a verified release into the install directory and onto PATH: swap the files in, smoke
+// test them (rolling back on failure), edit PATH, and describe all of it in a receipt.
+import { readdir, rmdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import type { UnpackedRelease } from "./archive.js";
+import type { InstallOptions } from "./cli.js";
+import type { Source } from "./install-types.js";
+import { isOnPath } from "./path-plan.js";
+import { placeFiles } from "./place.js";
+import type { Target } from "./platform.js";
+import { mergePathEdits, type PathEdit, RECEIPT_SCHEMA, type Receipt } from "./receipt.js";
+import { type Tag, toTag, versionOfTag } from "./release.js";
+import { addToUnixPath, type PathOutcome } from "./shell-path.js";
+import { smokeTest } from "./smoke.js";
+import { VERSION } from "./version.js";
+import { addToWindowsPath } from "./windows-path.js";
+
+/**
+ * Swaps the new files in and runs `runmat --version`; on any failure the previous files are
+ * restored. Returns the tag that was installed (read from `--version` when the source had none).
+ */
+export async function placeAndVerify(
+  release: UnpackedRelease,
+  options: InstallOptions,
+  source: Source,
+  binaryPath: string,
+  signal: AbortSignal,
+): Promise<Tag | null> {
+  const placement = await placeFiles(release.directory, release.files, options.dir);
+  try {
+    const expected = source.tag ? versionOfTag(source.tag) : null;
+    const smoke = await smokeTest(binaryPath, expected, options.smokeTimeoutMs);
+    signal.throwIfAborted();
+    await placement.commit();
+    return source.tag ?? tagFromOutput(smoke.output);
+  } catch (error) {
+    await placement.rollback();
+    throw error;
+  }
+}
+
+function tagFromOutput(output: string): Tag | null {
+  const match = /\d+\.\d+\.\d+[0-9A-Za-z.+-]*/.exec(output);
+  return match ? toTag(match[0]) : null;
+}
+
+/** Edits PATH for the install directory; `preview` only says what it would change. */
+export async function addToPath(
+  options: InstallOptions,
+  modifyPath: boolean,
+  target: Target,
+  env: NodeJS.ProcessEnv,
+  preview: boolean,
+): Promise<PathOutcome> {
+  const none: PathOutcome = { edits: [], changed: [], warnings: [], createdDirs: [] };
+  if (!modifyPath) return none;
+  if (target.os === "windows") return addToWindowsPath(options.dir, preview);
+  if (isOnPath(options.dir, env)) return none;
+  return addToUnixPath(options.dir, options.home, env, preview);
+}
+
+/** The receipt of this install; what an earlier install into the same directory recorded is kept. */
+export function newReceipt(
+  options: InstallOptions,
+  modifyPath: boolean,
+  installed: { tag: Tag | null; platform: string; files: string[] },
+  made: { earlier: Receipt | null; createdDirs: string[]; pathEdits: PathEdit[] },
+): Receipt {
+  return {
+    schema: RECEIPT_SCHEMA,
+    installer: VERSION,
+    tag: installed.tag,
+    platform: installed.platform,
+    dir: options.dir,
+    files: installed.files.map((name) => join(options.dir, name)),
+    pathEdits: mergePathEdits(made.earlier?.pathEdits ?? [], made.pathEdits),
+    modifyPath,
+    createdDirs: [...(made.earlier?.createdDirs ?? []), ...made.createdDirs],
+    method: options.method,
+    installedAt: new Date().toISOString(),
+  };
+}
+
+/** Undoes `mkdir -p` for directories that are still empty, from the install dir up to the first one created. */
+export async function removeEmptyDirectories(directory: string, firstCreated: string): Promise<void> {
+  let current = directory;
+  for (;;) {
+    if ((await readdir(current).catch(() => ["?"])).length > 0) return;
+    await rmdir(current).catch(() => {});
+    if (current === firstCreated || dirname(current) === current) return;
+    current = dirname(current);
+  }
+}

@@ -1,0 +1,59 @@
+// Checks made before anything is downloaded, so an install that could not be written anyway
+// fails fast with a clear message.
+import { existsSync } from "node:fs";
+import { access, constants, stat } from "node:fs/promises";
+import type { InstallOptions } from "./cli.js";
+import { InstallError } from "./errors.js";
+
+/** Fails when HOME, ~/.runmat or the install directory cannot take the install. */
+export async function checkWritableLocations(options: InstallOptions): Promise<void> {
+  if (!options.home) {
+    throw new InstallError(
+      "filesystem",
+      "HOME is not set, so there is nowhere to keep the receipt and PATH setup.",
+      "Set HOME to your home directory (for example HOME=/home/you), then run the installer again.",
+    );
+  }
+  const home = await stat(options.home).catch(() => null);
+  if (!home?.isDirectory()) {
+    throw new InstallError(
+      "filesystem",
+      `The home directory ${options.home} does not exist.`,
+      "Set HOME to your home directory (USERPROFILE on Windows), then run the installer again.",
+    );
+  }
+  const runmatHome = await stat(options.runmatHome).catch(() => null);
+  if (runmatHome && !runmatHome.isDirectory()) {
+    throw new InstallError(
+      "filesystem",
+      `${options.runmatHome} exists but is a file; the installer keeps its settings in that directory.`,
+      `Move or delete ${options.runmatHome}, then run the installer again.`,
+    );
+  }
+  const dir = await stat(options.dir).catch(() => null);
+  if (dir && !dir.isDirectory()) {
+    throw new InstallError(
+      "filesystem",
+      `The install directory ${options.dir} exists but is a file.`,
+      "Pass a directory with --dir, or move that file away.",
+    );
+  }
+  if (dir && !options.dryRun) {
+    await access(options.dir, constants.W_OK).catch(() => {
+      throw new InstallError(
+        "filesystem",
+        `Permission denied: cannot write to ${options.dir}.`,
+        "Choose a directory you own with --dir (for example ~/.local/bin), or fix its permissions.",
+      );
+    });
+  }
+}
+
+/** ~/.runmat holds the receipt and ~/.runmat/env; a read-only HOME cannot take either. */
+export async function canRecordInHome(options: InstallOptions): Promise<boolean> {
+  const where = existsSync(options.runmatHome) ? options.runmatHome : options.home;
+  return access(where, constants.W_OK).then(
+    () => true,
+    () => false,
+  );
+}
