@@ -8,77 +8,133 @@
 # Environment variables (RUNMAT_VERSION, RUNMAT_INSTALL_DIR, ...) work either way.
 #
 # It must run on Windows PowerShell 5.1: no ternaries, no ?? or ?., no && or ||, no -Parallel.
+# Everything runs inside one script block, so that under `iex` nothing leaks into the user's
+# session (variables, functions, $ErrorActionPreference) and `exit` never closes their window.
 
+& {
 $ErrorActionPreference = 'Stop'
 # The progress bar makes Invoke-WebRequest many times slower on PowerShell 5.1.
 $ProgressPreference = 'SilentlyContinue'
 
+# >>> generated from src/contract.ts by `npm run render:bootstrap`: do not edit >>>
 $DefaultInstallerUrl = 'https://github.com/runmat-org/runmat-install/releases/latest/download'
 $DefaultTelemetryEndpoint = 'https://runmat.org/api/telemetry'
-$ExitNetwork = 3
-$ExitIntegrity = 4
-$ExitPlatform = 5
-$ExitFilesystem = 6
-# Under `iwr | iex` there is no script file, and `exit` would close the user's window.
+# Exit codes shared with runmat-install (see its README).
+$ExitCodes = @{
+    internal = 1
+    usage = 2
+    network = 3
+    integrity = 4
+    platform = 5
+    filesystem = 6
+    verification = 7
+    interrupted = 130
+}
+$StateDir = '.runmat'
+$TelemetryIdFile = 'telemetry_id'
+$TelemetrySettingsFile = 'telemetry.json'
+$InstallerCacheDir = 'installer'
+$TelemetryIdPattern = '^[A-Za-z0-9-]{8,64}$'
+$TelemetryIdMaxBytes = 256
+$Truthy = @('1', 'true', 'yes', 'on')
+$Falsy = @('0', 'false', 'no', 'off')
+$DoNotTrackAllows = @('0', 'false')
+$PayloadKeys = @('event_label', 'os', 'arch', 'platform', 'release', 'method', 'cid')
+$PayloadMethod = 'powershell'
+# PROCESSOR_ARCHITECTURE's spelling: the contract's architecture.
+$ArchSpellings = @{
+    'x86_64' = 'x86_64'
+    'x64' = 'x86_64'
+    'amd64' = 'x86_64'
+    'arm64' = 'arm64'
+    'aarch64' = 'arm64'
+}
+# Architecture: RunMat's release target and the runmat-install binary that runs there.
+$WindowsPlatforms = @{
+    'x86_64' = @{ platform = 'windows-x86_64'; sea = 'win-x64' }
+    'arm64' = @{ platform = 'windows-aarch64'; sea = 'win-x64' }
+}
+# <<< end of generated block <<<
+
+# Run as a file, `exit` ends the script; under `iex` or a script block it must not (it would
+# close the user's window), so the code is left in $LASTEXITCODE instead.
 $RunAsFile = [bool]$PSCommandPath
 $Facts = @{ os = 'windows'; arch = 'unknown'; platform = 'unknown' }
+$BootstrapArguments = @($args)
 
 function Write-InstallerError([string]$Message, [string]$Hint) {
     [Console]::Error.WriteLine("runmat-install: error: $Message")
     if ($Hint) { [Console]::Error.WriteLine("  hint: $Hint") }
 }
 
-function Test-Truthy([string]$Value, [string[]]$Accepted) {
-    return ($Accepted -contains "$Value".Trim().ToLowerInvariant())
+function Test-OneOf([string]$Value, [string[]]$Spellings) {
+    return ($Spellings -contains "$Value".Trim().ToLowerInvariant())
 }
 
-function Test-TelemetryEnabled([string[]]$Arguments) {
-    if (Test-Truthy $env:RUNMAT_NO_TELEMETRY @('1', 'true', 'yes', 'on')) { return $false }
-    if (Test-Truthy $env:RUNMAT_TELEMETRY @('0', 'false', 'no', 'off')) { return $false }
-    if (Test-Truthy $env:DO_NOT_TRACK @('1', 'true')) { return $false }
-    if ($Arguments -contains '--no-telemetry') { return $false }
-    $settings = Join-Path $env:USERPROFILE '.runmat\telemetry.json'
-    if ((Test-Path $settings) -and ((Get-Content -Raw $settings) -match '"enabled":\s*false')) { return $false }
+function Test-DoNotTrack([string]$Value) {
+    $spelling = "$Value".Trim().ToLowerInvariant()
+    return ($spelling -ne '') -and -not ($DoNotTrackAllows -contains $spelling)
+}
+
+function Get-StatePath([string]$Name) {
+    return (Join-Path (Join-Path $env:USERPROFILE $StateDir) $Name)
+}
+
+function Test-TelemetryEnabled {
+    if (Test-OneOf $env:RUNMAT_NO_TELEMETRY $Truthy) { return $false }
+    if (Test-OneOf $env:RUNMAT_TELEMETRY $Falsy) { return $false }
+    if (Test-DoNotTrack $env:DO_NOT_TRACK) { return $false }
+    if ($BootstrapArguments -contains '--no-telemetry') { return $false }
+    if (-not $env:USERPROFILE) { return $true }
+    $settings = Get-StatePath $TelemetrySettingsFile
+    if ((Test-Path -LiteralPath $settings -PathType Leaf) -and ((Get-Content -Raw -LiteralPath $settings) -match '"enabled":\s*false')) { return $false }
     return $true
 }
 
 # The same rules as runmat-install: reuse a valid id, else a new GUID, written only now that
 # telemetry is on and an event is about to go out. A read-only profile gets an id for this run.
 function Get-TelemetryId {
-    $file = Join-Path $env:USERPROFILE '.runmat\telemetry_id'
-    if ((Test-Path $file) -and ((Get-Item $file).Length -le 256)) {
-        $existing = "$(Get-Content -Raw $file)".Trim()
-        if ($existing -match '^[A-Za-z0-9-]{8,64}$') { return $existing }
+    if (-not $env:USERPROFILE) { return [guid]::NewGuid().ToString() }
+    $file = Get-StatePath $TelemetryIdFile
+    $item = Get-Item -LiteralPath $file -Force -ErrorAction SilentlyContinue
+    # Only a regular file of ours: never a link, whose target would be sent as the id.
+    if ($item -and -not $item.PSIsContainer -and -not ($item.Attributes -band [IO.FileAttributes]::ReparsePoint) -and $item.Length -le $TelemetryIdMaxBytes) {
+        $existing = "$(Get-Content -Raw -LiteralPath $file)".Trim()
+        if ($existing -match $TelemetryIdPattern) { return $existing }
     }
     $id = [guid]::NewGuid().ToString()
+    $temporary = "$file.tmp.$PID"
     try {
         New-Item -ItemType Directory -Force -Path (Split-Path $file) | Out-Null
-        $temporary = "$file.tmp.$PID"
         [IO.File]::WriteAllText($temporary, "$id`n")
-        Move-Item -Force $temporary $file
+        Move-Item -Force -LiteralPath $temporary $file
     } catch {
-        Remove-Item -Force -ErrorAction SilentlyContinue "$file.tmp.$PID"
+        Remove-Item -Force -ErrorAction SilentlyContinue -LiteralPath $temporary
     }
     return $id
 }
 
 # Best effort, 3 s at most, never fails the script.
 function Send-InstallEvent([string]$Label, [string]$Cid) {
-    $payload = [ordered]@{
+    $values = @{
         event_label = $Label
         os = $Facts.os
         arch = $Facts.arch
         platform = $Facts.platform
         release = 'unknown'
-        method = 'powershell'
+        method = $PayloadMethod
         cid = $Cid
-    } | ConvertTo-Json -Compress
-    if (Test-Truthy $env:RUNMAT_TELEMETRY_DEBUG @('1', 'true', 'yes', 'on')) {
+    }
+    $event = [ordered]@{}
+    foreach ($key in $PayloadKeys) { $event[$key] = $values[$key] }
+    $payload = $event | ConvertTo-Json -Compress
+    if (Test-OneOf $env:RUNMAT_TELEMETRY_DEBUG $Truthy) {
         [Console]::Error.WriteLine("telemetry (debug, not sent): $payload")
         return
     }
     $endpoint = $env:RUNMAT_TELEMETRY_ENDPOINT
     if (-not $endpoint) { $endpoint = $DefaultTelemetryEndpoint }
+    if (-not (Test-AllowedUrl $endpoint)) { return }
     try {
         Invoke-RestMethod -Method Post -Uri $endpoint -ContentType 'application/json' -Body $payload `
             -TimeoutSec 3 -UserAgent 'runmat-install/install.ps1' -UseBasicParsing | Out-Null
@@ -88,57 +144,61 @@ function Send-InstallEvent([string]$Label, [string]$Cid) {
 }
 
 # Failures before runmat-install starts would otherwise be invisible to telemetry.
-function Stop-Early([string]$Message, [string]$Hint, [int]$Code, [string[]]$Arguments) {
-    Write-InstallerError $Message $Hint
-    if (Test-TelemetryEnabled $Arguments) {
-        $cid = Get-TelemetryId
-        Send-InstallEvent 'install_start' $cid
-        Send-InstallEvent 'install_failed' $cid
-    }
-    throw [System.OperationCanceledException]::new("exit:$Code")
+function Send-EarlyFailure {
+    if (-not (Test-TelemetryEnabled)) { return }
+    [Console]::Error.WriteLine('runmat-install: sending anonymous install_start and install_failed events (opt out: RUNMAT_NO_TELEMETRY=1)')
+    $cid = Get-TelemetryId
+    Send-InstallEvent 'install_start' $cid
+    Send-InstallEvent 'install_failed' $cid
 }
 
-function Get-SeaTarget([string[]]$Arguments) {
+# Stops the bootstrap with a documented exit code. The code travels in the exception's Data,
+# never in its text, and the one place that reports it is the catch at the bottom.
+function Stop-Bootstrap([string]$Message, [string]$Hint, [string]$Kind) {
+    $failure = New-Object System.Exception $Message
+    $failure.Data['RunmatHint'] = $Hint
+    $failure.Data['RunmatExitCode'] = $ExitCodes[$Kind]
+    throw $failure
+}
+
+function Get-SeaTarget {
     $cpu = $env:PROCESSOR_ARCHITEW6432
     if (-not $cpu) { $cpu = $env:PROCESSOR_ARCHITECTURE }
-    switch ($cpu) {
-        'AMD64' {
-            $Facts.arch = 'x86_64'
-            $Facts.platform = 'windows-x86_64'
-        }
-        'ARM64' {
-            # Windows on ARM runs x64 programs under emulation; there is no native installer build.
-            $Facts.arch = 'arm64'
-            $Facts.platform = 'windows-aarch64'
-            Write-Host 'runmat-install: ARM64 Windows detected; running the x64 installer under emulation.'
-        }
-        default {
-            $Facts.arch = "$cpu"
-            Stop-Early "RunMat has no prebuilt binary for $cpu Windows" 'RunMat needs 64-bit Windows (x64 or ARM64).' $ExitPlatform $Arguments
-        }
+    $arch = $null
+    if ($cpu) { $arch = $ArchSpellings["$cpu"] }
+    if (-not $arch -or -not $WindowsPlatforms.ContainsKey($arch)) {
+        $Facts.arch = "$cpu" -replace '[^A-Za-z0-9_.-]', ''
+        Stop-Bootstrap "RunMat has no prebuilt binary for $cpu Windows" 'RunMat needs 64-bit Windows (x64 or ARM64).' 'platform'
     }
-    return 'win-x64'
+    $row = $WindowsPlatforms[$arch]
+    $Facts.arch = $arch
+    $Facts.platform = $row.platform
+    if ($arch -eq 'arm64') {
+        # Windows on ARM runs x64 programs under emulation; there is no native installer build.
+        [Console]::Error.WriteLine('runmat-install: ARM64 Windows detected; running the x64 installer under emulation.')
+    }
+    return $row.sea
 }
 
 function Test-AllowedUrl([string]$Url) {
     return ($Url -match '^https://') -or ($Url -match '^http://(127\.0\.0\.1|localhost)[:/]')
 }
 
-function Get-Download([string]$Url, [string]$Path, [string[]]$Arguments) {
+function Get-Download([string]$Url, [string]$Path) {
     if (-not (Test-AllowedUrl $Url)) {
-        Stop-Early "refusing to download over plain HTTP: $Url" 'Use an https:// URL in RUNMAT_INSTALLER_URL.' $ExitNetwork $Arguments
+        Stop-Bootstrap "refusing to download over plain HTTP: $Url" 'Use an https:// URL in RUNMAT_INSTALLER_URL.' 'network'
     }
     try {
         Invoke-WebRequest -Uri $Url -OutFile "$Path.part" -UseBasicParsing -TimeoutSec 60
-        Move-Item -Force "$Path.part" $Path
+        Move-Item -Force -LiteralPath "$Path.part" $Path
     } catch {
-        Remove-Item -Force -ErrorAction SilentlyContinue "$Path.part"
-        Stop-Early "could not download $Url ($($_.Exception.Message))" 'Check your network and proxy settings, then run the installer again.' $ExitNetwork $Arguments
+        Remove-Item -Force -ErrorAction SilentlyContinue -LiteralPath "$Path.part"
+        Stop-Bootstrap "could not download $Url ($($_.Exception.Message))" 'Check your network and proxy settings, then run the installer again.' 'network'
     }
 }
 
 function Get-ExpectedHash([string]$Sums, [string]$Name) {
-    foreach ($line in Get-Content $Sums) {
+    foreach ($line in Get-Content -LiteralPath $Sums) {
         $parts = $line -split '\s+', 2
         if ($parts.Count -eq 2 -and ($parts[1] -eq $Name -or $parts[1] -eq "*$Name")) { return $parts[0].ToLowerInvariant() }
     }
@@ -146,81 +206,103 @@ function Get-ExpectedHash([string]$Sums, [string]$Name) {
 }
 
 function Get-ActualHash([string]$Path) {
-    return (Get-FileHash -Algorithm SHA256 -Path $Path).Hash.ToLowerInvariant()
+    return (Get-FileHash -Algorithm SHA256 -LiteralPath $Path).Hash.ToLowerInvariant()
 }
 
-function Confirm-Checksum([string]$Path, [string]$Name, [string]$Sums, [string[]]$Arguments) {
+function Confirm-Checksum([string]$Path, [string]$Name, [string]$Sums) {
     $expected = Get-ExpectedHash $Sums $Name
     if (-not $expected) {
-        Stop-Early "SHA256SUMS lists no checksum for $Name" 'The installer release looks incomplete; try again later.' $ExitIntegrity $Arguments
+        Stop-Bootstrap "SHA256SUMS lists no checksum for $Name" 'The installer release looks incomplete; try again later.' 'integrity'
     }
     $actual = Get-ActualHash $Path
     if ($actual -ne $expected) {
-        Remove-Item -Force $Path
-        Stop-Early "checksum mismatch for $Name (expected $expected, got $actual)" 'The download was corrupted or tampered with; nothing was run. Try again, and report it if it repeats.' $ExitIntegrity $Arguments
+        Remove-Item -Force -LiteralPath $Path
+        Stop-Bootstrap "checksum mismatch for $Name (expected $expected, got $actual)" 'The download was corrupted or tampered with; nothing was run. Try again, and report it if it repeats.' 'integrity'
     }
 }
 
 function Expand-GzipFile([string]$Source, [string]$Destination) {
-    $compressed = [IO.File]::OpenRead($Source)
     try {
-        $output = [IO.File]::Create("$Destination.part")
+        $compressed = [IO.File]::OpenRead($Source)
         try {
-            $gzip = New-Object IO.Compression.GZipStream($compressed, [IO.Compression.CompressionMode]::Decompress)
-            $gzip.CopyTo($output)
-            $gzip.Dispose()
+            $output = [IO.File]::Create("$Destination.part")
+            try {
+                $gzip = New-Object IO.Compression.GZipStream($compressed, [IO.Compression.CompressionMode]::Decompress)
+                $gzip.CopyTo($output)
+                $gzip.Dispose()
+            } finally {
+                $output.Dispose()
+            }
         } finally {
-            $output.Dispose()
+            $compressed.Dispose()
         }
-    } finally {
-        $compressed.Dispose()
+        Move-Item -Force -LiteralPath "$Destination.part" $Destination
+    } catch {
+        # A damaged cache entry would fail every later run the same way: remove it.
+        Remove-Item -Force -ErrorAction SilentlyContinue -LiteralPath "$Destination.part", $Source
+        Stop-Bootstrap "could not unpack $Source ($($_.Exception.Message))" 'The cached download was damaged and has been removed; run the installer again.' 'integrity'
     }
-    Move-Item -Force "$Destination.part" $Destination
 }
 
-function Invoke-Bootstrap([string[]]$Arguments) {
+function Invoke-Bootstrap {
     [Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor [Net.SecurityProtocolType]::Tls12
     if (-not $env:USERPROFILE) {
-        Stop-Early 'USERPROFILE is not set' 'Run the installer from a normal user session.' $ExitFilesystem $Arguments
+        Stop-Bootstrap 'USERPROFILE is not set' 'Run the installer from a normal user session.' 'filesystem'
     }
-    $target = Get-SeaTarget $Arguments
+    $target = Get-SeaTarget
     $installerUrl = $env:RUNMAT_INSTALLER_URL
     if (-not $installerUrl) { $installerUrl = $DefaultInstallerUrl }
     $installerUrl = $installerUrl.TrimEnd('/')
 
-    # SHA256SUMS and VERSION are tiny and always fetched fresh.
-    $root = Join-Path $env:USERPROFILE '.runmat\installer'
+    # SHA256SUMS and VERSION are tiny and always fetched fresh: SHA256SUMS is what every other
+    # download is checked against, and VERSION names the cache directory.
+    $root = Get-StatePath $InstallerCacheDir
     $index = Join-Path $root ".index.$PID"
     New-Item -ItemType Directory -Force -Path $index | Out-Null
-    Get-Download "$installerUrl/SHA256SUMS" (Join-Path $index 'SHA256SUMS') $Arguments
-    Get-Download "$installerUrl/VERSION" (Join-Path $index 'VERSION') $Arguments
-    Confirm-Checksum (Join-Path $index 'VERSION') 'VERSION' (Join-Path $index 'SHA256SUMS') $Arguments
-    $version = ((Get-Content (Join-Path $index 'VERSION') | Select-Object -First 1) -replace '[^A-Za-z0-9.+-]', '')
-    $cache = Join-Path $root $version
-    New-Item -ItemType Directory -Force -Path $cache | Out-Null
-    Move-Item -Force (Join-Path $index '*') $cache
-    Remove-Item -Recurse -Force $index
+    try {
+        Get-Download "$installerUrl/SHA256SUMS" (Join-Path $index 'SHA256SUMS')
+        Get-Download "$installerUrl/VERSION" (Join-Path $index 'VERSION')
+        Confirm-Checksum (Join-Path $index 'VERSION') 'VERSION' (Join-Path $index 'SHA256SUMS')
+        $version = ((Get-Content -LiteralPath (Join-Path $index 'VERSION') | Select-Object -First 1) -replace '[^A-Za-z0-9.+-]', '')
+        if (-not $version) { $version = 'unknown' }
+        $cache = Join-Path $root $version
+        New-Item -ItemType Directory -Force -Path $cache | Out-Null
+        Move-Item -Force (Join-Path $index '*') $cache
+    } finally {
+        Remove-Item -Recurse -Force -ErrorAction SilentlyContinue -LiteralPath $index
+    }
     $sums = Join-Path $cache 'SHA256SUMS'
 
     $name = "runmat-install-$target.exe"
     $archive = Join-Path $cache "$name.gz"
-    $cached = (Test-Path $archive) -and ((Get-ActualHash $archive) -eq (Get-ExpectedHash $sums "$name.gz"))
+    $cached = (Test-Path -LiteralPath $archive) -and ((Get-ActualHash $archive) -eq (Get-ExpectedHash $sums "$name.gz"))
     if (-not $cached) {
-        Get-Download "$installerUrl/$name.gz" $archive $Arguments
-        Confirm-Checksum $archive "$name.gz" $sums $Arguments
+        Get-Download "$installerUrl/$name.gz" $archive
+        Confirm-Checksum $archive "$name.gz" $sums
     }
     $exe = Join-Path $cache $name
     Expand-GzipFile $archive $exe
 
-    & $exe --method powershell @Arguments
+    & $exe --method $PayloadMethod @BootstrapArguments
     return $LASTEXITCODE
 }
 
 $code = 0
 try {
-    $code = Invoke-Bootstrap $args
-} catch [System.OperationCanceledException] {
-    $code = [int]($_.Exception.Message -replace '^exit:', '')
+    $code = Invoke-Bootstrap
+} catch {
+    $failure = $_.Exception
+    if ($failure.Data.Contains('RunmatExitCode')) {
+        Write-InstallerError $failure.Message $failure.Data['RunmatHint']
+        $code = [int]$failure.Data['RunmatExitCode']
+    } else {
+        # Not one of ours (a .NET or cmdlet error): still one error line, a hint and telemetry.
+        $message = "$($failure.Message)" -replace '\s+', ' '
+        Write-InstallerError "unexpected error: $message" 'Run the installer again; if it repeats, report it at https://github.com/runmat-org/runmat/issues.'
+        $code = $ExitCodes.internal
+    }
+    Send-EarlyFailure
 }
 if ($RunAsFile) { exit $code }
 $global:LASTEXITCODE = $code
+} @args

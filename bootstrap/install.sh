@@ -10,17 +10,63 @@
 # `main "$@" || exit 1`, so a download cut short defines functions but runs nothing.
 set -u
 
+# >>> generated from src/contract.ts by `npm run render:bootstrap`: do not edit >>>
 DEFAULT_INSTALLER_URL="https://github.com/runmat-org/runmat-install/releases/latest/download"
 DEFAULT_TELEMETRY_ENDPOINT="https://runmat.org/api/telemetry"
-# Exit codes shared with runmat-install (see its README).
-EXIT_NETWORK=3
-EXIT_INTEGRITY=4
-EXIT_PLATFORM=5
-EXIT_FILESYSTEM=6
+# Exit codes shared with runmat-install (see its README); this script uses some of them.
+# shellcheck disable=SC2034
+EXIT_INTERNAL=1 EXIT_USAGE=2 EXIT_NETWORK=3 EXIT_INTEGRITY=4 EXIT_PLATFORM=5 EXIT_FILESYSTEM=6 EXIT_VERIFICATION=7 EXIT_INTERRUPTED=130
+STATE_DIR=.runmat
+TELEMETRY_ID_FILE=telemetry_id
+TELEMETRY_SETTINGS_FILE=telemetry.json
+INSTALLER_CACHE_DIR=installer
+TELEMETRY_ID_PATTERN='^[A-Za-z0-9-]{8,64}$'
+TELEMETRY_ID_MAX_BYTES=256
 
-say() {
-    printf 'runmat-install: %s\n' "$1" >&2
+is_truthy() {
+    case "$(lower "$1")" in 1 | true | yes | on) return 0 ;; esac
+    return 1
 }
+
+is_falsy() {
+    case "$(lower "$1")" in 0 | false | no | off) return 0 ;; esac
+    return 1
+}
+
+# DO_NOT_TRACK opts out with any non-empty value but these.
+does_not_track() {
+    case "$(lower "$1")" in '' | 0 | false) return 1 ;; esac
+    return 0
+}
+
+# arch_of MACHINE: sets ARCH_NAME from uname -m's spelling, or returns 1.
+arch_of() {
+    case "$1" in
+        x86_64 | x64 | amd64 | AMD64) ARCH_NAME=x86_64 ;;
+        arm64 | aarch64 | ARM64) ARCH_NAME=arm64 ;;
+        *) return 1 ;;
+    esac
+}
+
+# platform_row OS-ARCH: sets RELEASE_PLATFORM and SEA_TARGET, or returns 1.
+platform_row() {
+    case "$1" in
+        linux-x86_64) RELEASE_PLATFORM=linux-x86_64 SEA_TARGET=linux-x64 ;;
+        linux-arm64) RELEASE_PLATFORM=linux-aarch64 SEA_TARGET=linux-arm64 ;;
+        darwin-x86_64) RELEASE_PLATFORM=macos-x86_64 SEA_TARGET=darwin-x64 ;;
+        darwin-arm64) RELEASE_PLATFORM=macos-aarch64 SEA_TARGET=darwin-arm64 ;;
+        windows-x86_64) RELEASE_PLATFORM=windows-x86_64 SEA_TARGET=win-x64 ;;
+        windows-arm64) RELEASE_PLATFORM=windows-aarch64 SEA_TARGET=win-x64 ;;
+        *) return 1 ;;
+    esac
+}
+
+# telemetry_payload LABEL CID: one event, exactly the contract's keys in its order.
+telemetry_payload() {
+    printf '{"event_label":"%s","os":"%s","arch":"%s","platform":"%s","release":"%s","method":"%s","cid":"%s"}' \
+        "$1" "$OS_NAME" "$ARCH_NAME" "$RELEASE_PLATFORM" "unknown" "shell" "$2"
+}
+# <<< end of generated block <<<
 
 err() {
     printf 'runmat-install: error: %s\n' "$1" >&2
@@ -44,7 +90,7 @@ need_cmd() {
 
 ensure() {
     if ! "$@"; then
-        fail "command failed: $*" "Check free disk space and permissions under $HOME/.runmat, then run the installer again." "$EXIT_FILESYSTEM"
+        fail "command failed: $*" "Check free disk space and permissions under $HOME/$STATE_DIR, then run the installer again." "$EXIT_FILESYSTEM"
     fi
 }
 
@@ -69,14 +115,10 @@ detect_platform() {
             fail "RunMat has no prebuilt binary for $_os" "Build from source: https://github.com/runmat-org/runmat#building-from-source" "$EXIT_PLATFORM"
             ;;
     esac
-    case "$_cpu" in
-        x86_64 | amd64) ARCH_NAME=x86_64 ;;
-        aarch64 | arm64) ARCH_NAME=arm64 ;;
-        *)
-            ARCH_NAME="$_cpu"
-            fail "RunMat has no prebuilt binary for $_cpu CPUs" "Prebuilt targets are x86_64 and arm64. Build from source: https://github.com/runmat-org/runmat#building-from-source" "$EXIT_PLATFORM"
-            ;;
-    esac
+    if ! arch_of "$_cpu"; then
+        ARCH_NAME="$_cpu"
+        fail "RunMat has no prebuilt binary for $_cpu CPUs" "Prebuilt targets are x86_64 and arm64. Build from source: https://github.com/runmat-org/runmat#building-from-source" "$EXIT_PLATFORM"
+    fi
     # An x86_64 shell under Rosetta 2 still runs on Apple silicon: prefer the native build.
     if [ "$OS_NAME" = darwin ] && [ "$ARCH_NAME" = x86_64 ]; then
         if [ "$(sysctl -n sysctl.proc_translated 2>/dev/null)" = 1 ] || [ "$(sysctl -n hw.optional.arm64 2>/dev/null)" = 1 ]; then
@@ -92,12 +134,7 @@ detect_platform() {
             fail "this Linux uses musl (Alpine?), but RunMat's Linux builds need glibc" "Use a glibc distribution, Alpine's gcompat, or build from source: https://github.com/runmat-org/runmat#building-from-source" "$EXIT_PLATFORM"
         fi
     fi
-    case "$OS_NAME-$ARCH_NAME" in
-        linux-x86_64) RELEASE_PLATFORM=linux-x86_64 SEA_TARGET=linux-x64 ;;
-        linux-arm64) RELEASE_PLATFORM=linux-aarch64 SEA_TARGET=linux-arm64 ;;
-        darwin-x86_64) RELEASE_PLATFORM=macos-x86_64 SEA_TARGET=darwin-x64 ;;
-        darwin-arm64) RELEASE_PLATFORM=macos-aarch64 SEA_TARGET=darwin-arm64 ;;
-    esac
+    platform_row "$OS_NAME-$ARCH_NAME"
 }
 
 # Plain http:// only to loopback (the tests); users get HTTPS with TLS 1.2 or newer.
@@ -201,11 +238,12 @@ fetch() {
 }
 
 telemetry_enabled() {
-    case "$(lower "${RUNMAT_NO_TELEMETRY-}")" in 1 | true | yes | on) return 1 ;; esac
-    case "$(lower "${RUNMAT_TELEMETRY-}")" in 0 | false | no | off) return 1 ;; esac
-    case "$(lower "${DO_NOT_TRACK-}")" in 1 | true) return 1 ;; esac
+    is_truthy "${RUNMAT_NO_TELEMETRY-}" && return 1
+    is_falsy "${RUNMAT_TELEMETRY-}" && return 1
+    does_not_track "${DO_NOT_TRACK-}" && return 1
     [ "$NO_TELEMETRY_FLAG" = 1 ] && return 1
-    if [ -f "$HOME/.runmat/telemetry.json" ] && grep -q '"enabled": *false' "$HOME/.runmat/telemetry.json"; then
+    _settings="$HOME/$STATE_DIR/$TELEMETRY_SETTINGS_FILE"
+    if [ -f "$_settings" ] && grep -q '"enabled": *false' "$_settings"; then
         return 1
     fi
     return 0
@@ -225,16 +263,17 @@ new_uuid() {
 # The same rules as runmat-install: reuse a valid id, else a new UUID, written only now that
 # telemetry is on and an event is about to go out. A read-only HOME gets an id for this run.
 telemetry_id() {
-    _file="$HOME/.runmat/telemetry_id"
-    if [ -f "$_file" ] && [ "$(wc -c <"$_file")" -le 256 ] && [ "$(grep -c . "$_file")" -le 1 ]; then
+    _file="$HOME/$STATE_DIR/$TELEMETRY_ID_FILE"
+    # Only a regular file, never a link (its target would be sent) or a FIFO (it would block).
+    if [ -f "$_file" ] && [ ! -L "$_file" ] && [ "$(wc -c <"$_file")" -le "$TELEMETRY_ID_MAX_BYTES" ] && [ "$(grep -c . "$_file")" -le 1 ]; then
         _id="$(tr -d '\r\n' <"$_file" | sed 's/^[[:space:]]*//; s/[[:space:]]*$//')"
-        if printf '%s' "$_id" | grep -Eq '^[A-Za-z0-9-]{8,64}$'; then
+        if printf '%s' "$_id" | grep -Eq "$TELEMETRY_ID_PATTERN"; then
             printf '%s' "$_id"
             return 0
         fi
     fi
     _id="$(new_uuid)"
-    if mkdir -p "$HOME/.runmat" 2>/dev/null && (umask 077 && printf '%s\n' "$_id" >"$_file.tmp.$$") 2>/dev/null; then
+    if mkdir -p "$HOME/$STATE_DIR" 2>/dev/null && (umask 077 && printf '%s\n' "$_id" >"$_file.tmp.$$") 2>/dev/null; then
         mv -f "$_file.tmp.$$" "$_file" 2>/dev/null || rm -f "$_file.tmp.$$"
     fi
     printf '%s' "$_id"
@@ -242,14 +281,11 @@ telemetry_id() {
 
 # send_event LABEL CID: best effort, 3 s at most, never fails the script.
 send_event() {
-    _payload="$(printf '{"event_label":"%s","os":"%s","arch":"%s","platform":"%s","release":"unknown","method":"shell","cid":"%s"}' \
-        "$1" "$OS_NAME" "$ARCH_NAME" "$RELEASE_PLATFORM" "$2")"
-    case "$(lower "${RUNMAT_TELEMETRY_DEBUG-}")" in
-        1 | true | yes | on)
-            printf 'telemetry (debug, not sent): %s\n' "$_payload" >&2
-            return 0
-            ;;
-    esac
+    _payload="$(telemetry_payload "$1" "$2")"
+    if is_truthy "${RUNMAT_TELEMETRY_DEBUG-}"; then
+        printf 'telemetry (debug, not sent): %s\n' "$_payload" >&2
+        return 0
+    fi
     _endpoint="${RUNMAT_TELEMETRY_ENDPOINT:-$DEFAULT_TELEMETRY_ENDPOINT}"
     check_url "$_endpoint" || return 0
     if command -v curl >/dev/null 2>&1; then
@@ -264,6 +300,7 @@ send_event() {
 # Failures before runmat-install starts would otherwise be invisible to telemetry.
 report_early_failure() {
     telemetry_enabled || return 0
+    printf 'runmat-install: sending anonymous install_start and install_failed events (opt out: RUNMAT_NO_TELEMETRY=1)\n' >&2
     _cid="$(telemetry_id)"
     send_event install_start "$_cid"
     send_event install_failed "$_cid"
@@ -272,7 +309,7 @@ report_early_failure() {
 # SHA256SUMS and VERSION are tiny and always fetched fresh: SHA256SUMS is what every other
 # download is checked against, and VERSION names the cache directory.
 fetch_release_index() {
-    _index="$HOME/.runmat/installer/.index.$$"
+    _index="$HOME/$STATE_DIR/$INSTALLER_CACHE_DIR/.index.$$"
     ensure mkdir -p "$_index"
     for _name in SHA256SUMS VERSION; do
         if ! download "$INSTALLER_URL/$_name" "$_index/$_name"; then
@@ -283,7 +320,7 @@ fetch_release_index() {
     SUMS="$_index/SHA256SUMS"
     verify "$_index/VERSION" VERSION
     _version="$(sed -n '1p' "$_index/VERSION" | tr -cd 'A-Za-z0-9.+-')"
-    CACHE_DIR="$HOME/.runmat/installer/${_version:-unknown}"
+    CACHE_DIR="$HOME/$STATE_DIR/$INSTALLER_CACHE_DIR/${_version:-unknown}"
     ensure mkdir -p "$CACHE_DIR"
     ensure mv -f "$_index/SHA256SUMS" "$_index/VERSION" "$CACHE_DIR/"
     rm -rf "$_index"

