@@ -7,7 +7,10 @@
 # telemetry) happens in runmat-install; this script reports only its own early failures.
 #
 # It is POSIX sh (dash, bash, busybox ash, zsh), made of functions only, and its last line is
-# `main "$@" || exit 1`, so a download cut short defines functions but runs nothing.
+# `main "$@" || exit 1`, so a download cut short defines functions but runs nothing. The whole
+# script is one { } group as well, so a cut anywhere is a syntax error (a failing exit status)
+# rather than a silent success that installed nothing.
+{
 set -u
 
 # >>> generated from src/contract.ts by `npm run render:bootstrap`: do not edit >>>
@@ -367,3 +370,4 @@ main() {
 }
 
 main "$@" || exit 1
+}

@@ -24,7 +24,7 @@ import { PLATFORM_ROWS, type PlatformRow, seaAssetName } from "../src/contract.j
 import { VERSION } from "../src/version.js";
 import { renderedBootstrapper } from "./render-contract.js";
 
-export const NODE_VERSION = "22.23.2";
+const NODE_VERSION = "22.23.2";
 export const SEA_FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
 
 export interface SeaTarget {
@@ -55,11 +55,11 @@ export const SEA_TARGETS: SeaTarget[] = [...new Set(PLATFORM_ROWS.map((row) => r
 }));
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
-export const DIST = join(ROOT, "dist");
+const DIST = join(ROOT, "dist");
 export const RELEASE_DIR = join(DIST, "release");
 export const SEA_DIR = join(DIST, "sea");
 export const UNSIGNED_DIR = join(DIST, "unsigned");
-export const BUNDLE = join(DIST, "runmat-install.cjs");
+const BUNDLE = join(DIST, "runmat-install.cjs");
 const CACHE = join(ROOT, ".cache", `node-v${NODE_VERSION}`);
 
 export async function bundle(): Promise<void> {
@@ -139,11 +139,11 @@ async function buildTarget(target: SeaTarget, blob: Buffer): Promise<string> {
   return output;
 }
 
-export function sha256(data: Buffer): string {
+function sha256(data: Buffer): string {
   return createHash("sha256").update(data).digest("hex");
 }
 
-export async function buildBinaries(only?: SeaTarget["id"][]): Promise<void> {
+async function buildBinaries(only?: SeaTarget["id"][]): Promise<void> {
   await rm(RELEASE_DIR, { recursive: true, force: true });
   await Promise.all([RELEASE_DIR, SEA_DIR, UNSIGNED_DIR].map((d) => mkdir(d, { recursive: true })));
   await bundle();

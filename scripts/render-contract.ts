@@ -35,7 +35,7 @@ const BEGIN = ">>> generated from src/contract.ts by `npm run render:bootstrap`:
 const END = "<<< end of generated block <<<";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-export const BOOTSTRAP_DIR = join(ROOT, "bootstrap");
+const BOOTSTRAP_DIR = join(ROOT, "bootstrap");
 
 /** What each bootstrapper sends for each payload key; it must cover exactly the contract's keys. */
 const SHELL_PAYLOAD: Record<(typeof PAYLOAD_KEYS)[number], string> = {
@@ -62,7 +62,7 @@ function shellWords(words: readonly string[]): string {
   return words.join(" | ");
 }
 
-export function renderShellBlock(): string {
+function renderShellBlock(): string {
   const lines = [
     `# ${BEGIN}`,
     `DEFAULT_INSTALLER_URL="${DEFAULT_INSTALLER_URL}"`,
@@ -133,7 +133,7 @@ function psArray(values: readonly string[]): string {
   return `@(${values.map(psString).join(", ")})`;
 }
 
-export function renderPowerShellBlock(): string {
+function renderPowerShellBlock(): string {
   // PowerShell hashtables ignore case: AMD64 and amd64 are one key.
   const spellings = new Map<string, string>();
   for (const [arch, names] of Object.entries(ARCH_SPELLINGS)) {
@@ -180,7 +180,7 @@ export function renderBlock(kind: Bootstrapper): string {
 }
 
 /** The bootstrapper's text with its generated block replaced by a fresh rendering. */
-export function withRenderedBlock(text: string, kind: Bootstrapper): string {
+function withRenderedBlock(text: string, kind: Bootstrapper): string {
   const start = text.indexOf(`# ${BEGIN}`);
   const endMarker = `# ${END}`;
   const end = text.indexOf(endMarker, start);

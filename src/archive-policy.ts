@@ -19,7 +19,7 @@ export interface ExtractLimits {
   maxTotalBytes: number;
 }
 
-export const DEFAULT_LIMITS: ExtractLimits = { maxEntries: 10_000, maxTotalBytes: 2 * 1024 ** 3 };
+const DEFAULT_LIMITS: ExtractLimits = { maxEntries: 10_000, maxTotalBytes: 2 * 1024 ** 3 };
 
 function unsafe(name: string, why: string): InstallError {
   const shown = JSON.stringify(name).slice(0, 120);
@@ -31,7 +31,7 @@ function unsafe(name: string, why: string): InstallError {
 }
 
 /** Returns the entry's path as safe relative segments, or throws. An empty result means the root itself. */
-export function safeRelativePath(name: string): string[] {
+function safeRelativePath(name: string): string[] {
   if (/[\x00-\x1f\x7f]/.test(name)) throw unsafe(name, "has control characters in its name");
   if (/^[/\\]/.test(name) || /^[A-Za-z]:/.test(name)) throw unsafe(name, "has an absolute path");
   const segments = name.split(/[/\\]+/).filter((segment) => segment !== "" && segment !== ".");

@@ -73,7 +73,7 @@ export const ENVIRONMENT_HELP: [string, string][] = [
   ["RUNMAT_NO_TELEMETRY=1, RUNMAT_TELEMETRY=0, DO_NOT_TRACK=1", "turn install telemetry off"],
   ["RUNMAT_TELEMETRY_DEBUG=1", "print telemetry payloads to stderr instead of sending them"],
   ["RUNMAT_TELEMETRY_ENDPOINT", "where telemetry goes (default https://runmat.org/api/telemetry)"],
-  ["NO_COLOR, CI", "no colour; CI also means no spinner"],
+  ["NO_COLOR, CI, TERM=dumb", "no colour; CI and TERM=dumb also mean no spinner"],
 ];
 
 function exitCodeHelp(): string {
@@ -129,7 +129,7 @@ function seconds(value: string | undefined, fallback: number, name: string): num
   return Math.round(parsed * 1000);
 }
 
-export function defaultInstallDir(platform: string, home: string, env: NodeJS.ProcessEnv): string {
+function defaultInstallDir(platform: string, home: string, env: NodeJS.ProcessEnv): string {
   if (platform === "win32") return join(env.USERPROFILE || home, ".runmat", "bin");
   return join(home, ".local", "bin");
 }

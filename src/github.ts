@@ -9,7 +9,7 @@ function isAsset(value: unknown): value is ReleaseAsset {
   return typeof asset?.name === "string" && typeof asset.browser_download_url === "string";
 }
 
-export function parseRelease(text: string, source: string): Release {
+function parseRelease(text: string, source: string): Release {
   let value: unknown;
   try {
     value = JSON.parse(text);

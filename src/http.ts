@@ -31,7 +31,7 @@ export interface OpenResponse {
 
 const MAX_REDIRECTS = 10;
 const RETRY_DELAYS_MS = [250, 750, 1500];
-export const MAX_ATTEMPTS = RETRY_DELAYS_MS.length + 1;
+const MAX_ATTEMPTS = RETRY_DELAYS_MS.length + 1;
 
 export class HttpStatusError extends Error {
   constructor(
@@ -160,7 +160,7 @@ function permanent(what: string, error: unknown): unknown {
   );
 }
 
-export function describeNetworkError(error: unknown): string {
+function describeNetworkError(error: unknown): string {
   const err = error as (Error & { code?: string; cause?: { code?: string } }) | undefined;
   const code = err?.code ?? err?.cause?.code;
   switch (code) {

@@ -33,6 +33,8 @@ export interface DownloadProgress {
  */
 export interface InstallObserver {
   hostDetected(host: Host): void;
+  /** The release target this host needs, before any release is looked up. */
+  targetResolved(platform: string): void;
   /** The release tag (null when unknown, as for an archive named unusually) and the build chosen. */
   releaseResolved(tag: Tag | null, platform: string): void;
   warning(warning: InstallWarning): void;

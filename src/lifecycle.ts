@@ -153,7 +153,7 @@ export async function runUpdate(
 }
 
 /** Every path the receipt asks us to delete must be one this installer could have written. */
-export function checkReceiptIsOurs(receipt: Receipt, runmatHome: string): string | null {
+function checkReceiptIsOurs(receipt: Receipt, runmatHome: string): string | null {
   const inside = (parent: string, child: string) => {
     const rel = relative(parent, child);
     return rel !== "" && !rel.startsWith("..") && !rel.includes("/") && !rel.includes("\\");

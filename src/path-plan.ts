@@ -4,7 +4,7 @@
 // halves are shell-path.ts and windows-path.ts.
 import { basename, delimiter, dirname, join, posix, relative, win32 } from "node:path";
 
-export const PROFILE_MARKER = "# added by runmat-install";
+const PROFILE_MARKER = "# added by runmat-install";
 
 /** The files under ~/.runmat that put RunMat on PATH, and the fish conf.d file that sources one. */
 const ENV_FILE = "env";
@@ -12,7 +12,7 @@ const ENV_FISH_FILE = "env.fish";
 const FISH_CONF_FILE = "runmat.env.fish";
 
 /** The entries of PATH (Path on Windows) in an environment. */
-export function pathEntries(env: NodeJS.ProcessEnv): string[] {
+function pathEntries(env: NodeJS.ProcessEnv): string[] {
   return (env.PATH ?? env.Path ?? "").split(delimiter).filter((entry) => entry !== "");
 }
 
@@ -72,7 +72,7 @@ export interface UnixPathPlan {
 }
 
 /** Double-quotes a value for sh or fish, escaping what those quotes would expand. */
-export function doubleQuote(value: string): string {
+function doubleQuote(value: string): string {
   return `"${value.replace(/[\\"$`]/g, (c) => `\\${c}`)}"`;
 }
 

@@ -32,6 +32,7 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
   const { observer, signal } = deps;
   observer.hostDetected(describeHost(deps.probes));
   const target = resolveTarget(deps.probes);
+  observer.targetResolved(target.platform);
   const http = options.archive
     ? null
     : await createHttpClient({

@@ -66,6 +66,9 @@ function interruptOnSignals(): { signal: AbortSignal; hardStop: AbortSignal; set
 function observe(ui: Ui, telemetry: Telemetry): InstallObserver {
   return {
     hostDetected: (host) => Object.assign(telemetry.facts, host),
+    targetResolved: (platform) => {
+      telemetry.facts.platform = platform;
+    },
     // install_start goes out as soon as the tag is known, so every later failure carries it.
     releaseResolved: (tag, platform) => {
       telemetry.facts.release = tag ?? "unknown";

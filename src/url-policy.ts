@@ -3,7 +3,7 @@
 import type { ErrorKind } from "./contract.js";
 import { InstallError } from "./errors.js";
 
-export function isLoopbackHost(hostname: string): boolean {
+function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, "");
   return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

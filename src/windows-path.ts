@@ -14,7 +14,7 @@ interface RegistryValue {
   type: string;
 }
 
-export function parseRegQuery(output: string): RegistryValue | null {
+function parseRegQuery(output: string): RegistryValue | null {
   const match = /^\s*Path\s+(REG_\w+)\s*(.*?)\s*$/im.exec(output);
   return match ? { type: match[1], value: match[2] } : null;
 }

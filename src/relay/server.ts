@@ -11,7 +11,7 @@ export interface RelayServerOptions {
   config: RelayConfig;
 }
 
-export function relayOptionsFromEnv(env: NodeJS.ProcessEnv): RelayServerOptions {
+function relayOptionsFromEnv(env: NodeJS.ProcessEnv): RelayServerOptions {
   return {
     port: Number(env.PORT ?? 8787),
     host: env.HOST || "127.0.0.1",
@@ -72,7 +72,7 @@ function send(
  * The Node server calls the relay's core directly rather than building Fetch Request and
  * Response objects, which cost more than the rest of the request put together.
  */
-export function createRelayServer(config: RelayConfig): Server {
+function createRelayServer(config: RelayConfig): Server {
   return createServer(async (req: IncomingMessage, res: ServerResponse) => {
     try {
       const path = (req.url ?? "/").split("?")[0];

@@ -13,7 +13,7 @@ const REQUEST_TIMEOUT_MS = 500;
 /** Hard cap on what telemetry may add at exit. */
 const FLUSH_WINDOW_MS = 800;
 
-export const TELEMETRY_NOTICE =
+const TELEMETRY_NOTICE =
   "runmat-install sends 3 anonymous install events (os, arch, platform, release, method, random id). " +
   "Opt out: RUNMAT_NO_TELEMETRY=1 or --no-telemetry. Details: https://runmat.org/docs/telemetry";
 

@@ -10,7 +10,7 @@ export function settingsPath(runmatHome: string): string {
   return join(runmatHome, TELEMETRY_SETTINGS_FILE);
 }
 
-export async function isPersistedDisabled(runmatHome: string): Promise<boolean> {
+async function isPersistedDisabled(runmatHome: string): Promise<boolean> {
   if (!runmatHome) return false;
   try {
     const value = JSON.parse(await readFile(settingsPath(runmatHome), "utf8")) as { enabled?: unknown };

@@ -70,11 +70,9 @@ after(async () => {
 });
 beforeEach(async () => {
   home = await makeHome();
+  server.reset();
+  sink.reset();
   publishRelease(server, "v0.6.1");
-  server.clearFaults();
-  server.requests.length = 0;
-  server.bytesSent.clear();
-  sink.events.length = 0;
 });
 afterEach(async () => {
   await cleanHome(home);
@@ -152,17 +150,19 @@ describe("install.sh", () => {
     assert.match(run.stderr, /Release v9\.9\.9 was not found/);
   });
 
-  it("a truncated download runs nothing", async () => {
+  it("a download cut anywhere runs nothing and fails", async () => {
     const script = await readFile(SCRIPT, "utf8");
-    server.files.set("/install.sh", Buffer.from(script.slice(0, Math.floor(script.length * 0.6))));
     try {
-      const run = await runInstaller(home, [], {
-        command: ["dash", "-c", `curl -fsSL ${server.url}/install.sh | dash`],
-        env: { PATH: await pathWith(["curl", "node"]), RUNMAT_INSTALLER_URL: installerUrl },
-      });
-      assert.notEqual(run.code, 0);
-      assert.equal(existsSync(join(home, ".runmat")), false);
-      assert.ok(!server.requests.some((r) => r.path.startsWith("/installer/")));
+      for (const fraction of [0.1, 0.3, 0.5, 0.7, 0.9, 0.995]) {
+        server.files.set("/install.sh", Buffer.from(script.slice(0, Math.floor(script.length * fraction))));
+        const run = await runInstaller(home, [], {
+          command: ["dash", "-c", `curl -fsSL ${server.url}/install.sh | dash`],
+          env: { PATH: await pathWith(["curl", "node"]), RUNMAT_INSTALLER_URL: installerUrl },
+        });
+        assert.notEqual(run.code, 0, `cut at ${fraction}`);
+        assert.equal(existsSync(join(home, ".runmat")), false, `cut at ${fraction}`);
+        assert.ok(!server.requests.some((r) => r.path.startsWith("/installer/")), `cut at ${fraction}`);
+      }
     } finally {
       server.files.set("/install.sh", Buffer.from(script));
     }

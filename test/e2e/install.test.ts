@@ -37,10 +37,7 @@ after(async () => {
 });
 beforeEach(async () => {
   home = await makeHome();
-  server.releases.clear();
-  server.clearFaults();
-  server.requests.length = 0;
-  server.honourRange = true;
+  server.reset();
 });
 afterEach(async () => {
   await cleanHome(home);

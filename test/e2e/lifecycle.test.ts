@@ -23,7 +23,7 @@ after(async () => {
 });
 beforeEach(async () => {
   home = await makeHome();
-  server.releases.clear();
+  server.reset();
   publishRelease(server, "v0.6.1");
 });
 afterEach(async () => {

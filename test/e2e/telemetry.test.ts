@@ -43,13 +43,8 @@ after(async () => {
 });
 beforeEach(async () => {
   home = await makeHome();
-  server.releases.clear();
-  server.clearFaults();
-  server.requests.length = 0;
-  sink.events.length = 0;
-  sink.requests.length = 0;
-  sink.connections = 0;
-  sink.mode = "ok";
+  server.reset();
+  sink.reset();
 });
 afterEach(async () => {
   await cleanHome(home);

@@ -58,7 +58,7 @@ describe("faults: signals at seeded random moments", () => {
           exit: "130 (0 once committed)",
           invariants: ["exit", "state", "telemetry", "retry"],
         },
-        async () => {
+        async (check) => {
           await world.freshHome();
           try {
             // Spread the install over time so that the cut points land in every step.
@@ -74,26 +74,33 @@ describe("faults: signals at seeded random moments", () => {
                 child.on("exit", () => clearInterval(poll));
               },
             });
-            if (run.code === 0) {
-              // The signal came after the install had committed: it must then be whole.
-              assert.equal(world.runmatVersion(), "runmat 0.7.0");
-              assert.deepEqual(world.sink.labels(), ["install_start", "install_complete"]);
-            } else {
+            // A signal after the install committed leaves it whole (exit 0); before, nothing changes.
+            const committed = run.code === 0;
+            await check("exit", () => {
+              if (committed) return;
               assert.equal(run.code, 130, run.stderr);
               assert.match(run.stderr, new RegExp(`Interrupted by ${cut.signal}`));
               assert.ok(!/^\s+at /m.test(run.stderr));
-              assert.deepEqual(diffTrees(before, await snapshotTree(world.home)), []);
-              assert.deepEqual(world.sink.labels(), ["install_start", "install_failed"]);
+            });
+            await check("state", async () => {
+              if (committed) assert.equal(world.runmatVersion(), "runmat 0.7.0");
+              else assert.deepEqual(diffTrees(before, await snapshotTree(world.home)), []);
+              assert.deepEqual(await world.leftovers(), []);
+            });
+            await check("telemetry", () => {
+              const outcome = committed ? "install_complete" : "install_failed";
+              assert.deepEqual(world.sink.labels(), ["install_start", outcome]);
               // Before the API has answered, the tag is not known yet.
               assert.ok(["v0.7.0", "unknown"].includes(String(world.sink.events[0].release)));
               assert.equal(world.sink.events[0].platform, HOST_PLATFORM);
-            }
-            assert.deepEqual(await world.leftovers(), []);
-            world.server.clearFaults();
-            const retry = await world.run({ args: undefined });
-            assert.equal(retry.code, 0, retry.stderr);
-            assert.equal(world.runmatVersion(), "runmat 0.7.0");
-            assert.deepEqual(await profileLines(world.home), [1, 1]);
+            });
+            await check("retry", async () => {
+              world.server.clearFaults();
+              const retry = await world.run({ args: undefined });
+              assert.equal(retry.code, 0, retry.stderr);
+              assert.equal(world.runmatVersion(), "runmat 0.7.0");
+              assert.deepEqual(await profileLines(world.home), [1, 1]);
+            });
             return run.code;
           } finally {
             await cleanHome(world.home);
@@ -111,21 +118,27 @@ describe("faults: installers racing on one directory", () => {
       runCustom(
         world,
         { name, category: "process", exit: 0, invariants: ["exit", "state", "telemetry"] },
-        async () => {
+        async (check) => {
           await world.freshHome();
           try {
             const runs = await Promise.all(Array.from({ length: racers }, () => world.run()));
-            for (const run of runs) assert.ok(run.code === 0, run.stderr);
-            assert.equal(world.runmatVersion(), "runmat 0.7.0");
-            const receipt = JSON.parse(
-              await readFile(join(world.home, ".runmat", "install-receipt.json"), "utf8"),
-            );
-            assert.equal(receipt.version, "v0.7.0");
-            assert.deepEqual(await profileLines(world.home), [1, 1]);
-            assert.deepEqual(await world.leftovers(), []);
-            const labels = world.sink.labels();
-            assert.equal(labels.filter((l) => l === "install_start").length, racers);
-            assert.equal(labels.filter((l) => l === "install_complete").length, racers);
+            await check("exit", () => {
+              for (const run of runs) assert.ok(run.code === 0, run.stderr);
+            });
+            await check("state", async () => {
+              assert.equal(world.runmatVersion(), "runmat 0.7.0");
+              const receipt = JSON.parse(
+                await readFile(join(world.home, ".runmat", "install-receipt.json"), "utf8"),
+              );
+              assert.equal(receipt.version, "v0.7.0");
+              assert.deepEqual(await profileLines(world.home), [1, 1]);
+              assert.deepEqual(await world.leftovers(), []);
+            });
+            await check("telemetry", () => {
+              const labels = world.sink.labels();
+              assert.equal(labels.filter((l) => l === "install_start").length, racers);
+              assert.equal(labels.filter((l) => l === "install_complete").length, racers);
+            });
             return 0;
           } finally {
             await cleanHome(world.home);

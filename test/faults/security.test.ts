@@ -49,14 +49,18 @@ describe("security", () => {
         exit: 2,
         invariants: ["exit", "state"],
       },
-      async () => {
+      async (check) => {
         await world.freshHome();
         try {
           const before = await snapshotTree(world.home);
           const run = await world.run({ args: ["--github-api", "http://example.com"] });
-          assert.equal(run.code, 2);
-          assert.match(run.stderr, /Refusing --github-api over http/);
-          assert.deepEqual(diffTrees(before, await snapshotTree(world.home)), []);
+          await check("exit", () => {
+            assert.equal(run.code, 2);
+            assert.match(run.stderr, /Refusing --github-api over http/);
+          });
+          await check("state", async () => {
+            assert.deepEqual(diffTrees(before, await snapshotTree(world.home)), []);
+          });
 
           world.server.publish("v0.7.0", []);
           const json = world.server.releaseJson("v0.7.0");
@@ -86,7 +90,7 @@ describe("security", () => {
         exit: 3,
         invariants: ["exit", "state", "telemetry"],
       },
-      async () => {
+      async (check) => {
         await world.freshHome();
         let https: Server | null = null;
         try {
@@ -112,14 +116,20 @@ describe("security", () => {
             args: ["--github-api", api, "--repo", "runmat-org/runmat"],
             env: { NODE_EXTRA_CA_CERTS: join(certDir, "cert.pem") },
           });
-          assert.equal(run.code, 3, run.stderr);
-          assert.match(run.stderr, /Refusing a redirect from HTTPS down to http:/);
-          assert.deepEqual(diffTrees(before, await snapshotTree(world.home)), []);
-          assert.deepEqual(world.sink.labels(), ["install_start", "install_failed"]);
-          assert.ok(
-            !world.server.requests.some((r) => r.path.startsWith("/download/")),
-            "nothing fetched over http",
-          );
+          await check("exit", () => {
+            assert.equal(run.code, 3, run.stderr);
+            assert.match(run.stderr, /Refusing a redirect from HTTPS down to http:/);
+          });
+          await check("state", async () => {
+            assert.deepEqual(diffTrees(before, await snapshotTree(world.home)), []);
+            assert.ok(
+              !world.server.requests.some((r) => r.path.startsWith("/download/")),
+              "nothing fetched over http",
+            );
+          });
+          await check("telemetry", () => {
+            assert.deepEqual(world.sink.labels(), ["install_start", "install_failed"]);
+          });
           return run.code;
         } finally {
           https?.close();
@@ -137,7 +147,7 @@ describe("security", () => {
         exit: 0,
         invariants: ["exit", "state"],
       },
-      async () => {
+      async (check) => {
         const cdn = await new ReleaseServer().start();
         await world.freshHome();
         try {
@@ -175,15 +185,20 @@ describe("security", () => {
             args: [...serverArgs(world.server), "--force", "--verbose"],
             env: { GH_TOKEN: TOKEN },
           });
-          assert.equal(redirected.code, 0, redirected.stderr);
-          assert.ok(
-            world.server.requests.some((r) => r.path.startsWith("/download/")),
-            "the API host saw the first hop",
-          );
-          assert.ok(
-            cdn.requests.length > 0 && cdn.requests.every((r) => r.headers.authorization === undefined),
-          );
-          assert.ok(!`${redirected.stdout}${redirected.stderr}`.includes(TOKEN));
+          await check("exit", () => {
+            assert.equal(direct.code, 0, direct.stderr);
+            assert.equal(redirected.code, 0, redirected.stderr);
+          });
+          await check("state", () => {
+            assert.ok(
+              world.server.requests.some((r) => r.path.startsWith("/download/")),
+              "the API host saw the first hop",
+            );
+            assert.ok(
+              cdn.requests.length > 0 && cdn.requests.every((r) => r.headers.authorization === undefined),
+            );
+            assert.ok(!`${redirected.stdout}${redirected.stderr}`.includes(TOKEN));
+          });
           return redirected.code;
         } finally {
           await cdn.stop();
@@ -201,30 +216,32 @@ describe("security", () => {
         exit: 0,
         invariants: ["exit", "state"],
       },
-      async () => {
+      async (check) => {
         const home = await makeHome();
         world.home = home;
         try {
           publishRelease(world.server, "v0.7.0");
           const before = await snapshotTree(home);
           const run = await world.run();
-          assert.equal(run.code, 0, run.stderr);
-          assert.equal((await stat(join(home, ".local", "bin", "runmat"))).mode & 0o777, 0o755);
-          assert.equal((await stat(join(home, ".runmat", "telemetry_id"))).mode & 0o777, 0o600);
-          assert.equal((await stat(join(home, ".runmat", "install-receipt.json"))).mode & 0o777, 0o644);
-          const receipt = JSON.parse(await readFile(join(home, ".runmat", "install-receipt.json"), "utf8"));
-          const allowed = [
-            receipt.dir,
-            join(home, ".runmat"),
-            ...receipt.createdDirs,
-            ...receipt.pathEdits.map((edit: { path: string }) => edit.path),
-          ].map((p: string) => relative(home, p));
-          const changes = diffTrees(before, await snapshotTree(home)).map((c) => c.slice(2));
-          const outside = changes.filter(
-            (path) => !allowed.some((a) => path === a || path.startsWith(`${a}/`)),
-          );
-          assert.deepEqual(outside, []);
-          assert.ok(existsSync(join(home, ".profile")));
+          await check("exit", () => assert.equal(run.code, 0, run.stderr));
+          await check("state", async () => {
+            assert.equal((await stat(join(home, ".local", "bin", "runmat"))).mode & 0o777, 0o755);
+            assert.equal((await stat(join(home, ".runmat", "telemetry_id"))).mode & 0o777, 0o600);
+            assert.equal((await stat(join(home, ".runmat", "install-receipt.json"))).mode & 0o777, 0o644);
+            const receipt = JSON.parse(await readFile(join(home, ".runmat", "install-receipt.json"), "utf8"));
+            const allowed = [
+              receipt.dir,
+              join(home, ".runmat"),
+              ...receipt.createdDirs,
+              ...receipt.pathEdits.map((edit: { path: string }) => edit.path),
+            ].map((p: string) => relative(home, p));
+            const changes = diffTrees(before, await snapshotTree(home)).map((c) => c.slice(2));
+            const outside = changes.filter(
+              (path) => !allowed.some((a) => path === a || path.startsWith(`${a}/`)),
+            );
+            assert.deepEqual(outside, []);
+            assert.ok(existsSync(join(home, ".profile")));
+          });
           return run.code;
         } finally {
           await cleanHome(home);
