@@ -244,7 +244,8 @@ function Expand-GzipFile([string]$Source, [string]$Destination) {
     }
 }
 
-function Invoke-Bootstrap {
+# Downloads, verifies and caches the installer binary; returns its path.
+function Get-Installer {
     [Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor [Net.SecurityProtocolType]::Tls12
     if (-not $env:USERPROFILE) {
         Stop-Bootstrap 'USERPROFILE is not set' 'Run the installer from a normal user session.' 'filesystem'
@@ -282,26 +283,42 @@ function Invoke-Bootstrap {
     }
     $exe = Join-Path $cache $name
     Expand-GzipFile $archive $exe
+    return $exe
+}
 
-    & $exe --method $PayloadMethod @BootstrapArguments
-    return $LASTEXITCODE
+# Reports a failure of this script (not of the installer, which reports its own) and returns
+# the exit code: one error line, one hint line, and the early-failure events.
+function Complete-Failure($Failure) {
+    if ($Failure.Data.Contains('RunmatExitCode')) {
+        Write-InstallerError $Failure.Message $Failure.Data['RunmatHint']
+        $exitCode = [int]$Failure.Data['RunmatExitCode']
+    } else {
+        # Not one of ours (a .NET or cmdlet error): still one error line, a hint and telemetry.
+        $message = "$($Failure.Message)" -replace '\s+', ' '
+        Write-InstallerError "unexpected error: $message" 'Run the installer again; if it repeats, report it at https://github.com/runmat-org/runmat/issues.'
+        $exitCode = $ExitCodes.internal
+    }
+    Send-EarlyFailure
+    return $exitCode
 }
 
 $code = 0
+$installer = $null
 try {
-    $code = Invoke-Bootstrap
+    $installer = Get-Installer
 } catch {
-    $failure = $_.Exception
-    if ($failure.Data.Contains('RunmatExitCode')) {
-        Write-InstallerError $failure.Message $failure.Data['RunmatHint']
-        $code = [int]$failure.Data['RunmatExitCode']
-    } else {
-        # Not one of ours (a .NET or cmdlet error): still one error line, a hint and telemetry.
-        $message = "$($failure.Message)" -replace '\s+', ' '
-        Write-InstallerError "unexpected error: $message" 'Run the installer again; if it repeats, report it at https://github.com/runmat-org/runmat/issues.'
-        $code = $ExitCodes.internal
+    $code = Complete-Failure $_.Exception
+}
+if ($installer) {
+    try {
+        # Called here, not inside a function whose result is assigned, so that the installer's
+        # output goes straight to the console instead of being captured, and its exit code
+        # passes through unchanged.
+        & $installer --method $PayloadMethod @BootstrapArguments
+        $code = $LASTEXITCODE
+    } catch {
+        $code = Complete-Failure $_.Exception
     }
-    Send-EarlyFailure
 }
 if ($RunAsFile) { exit $code }
 $global:LASTEXITCODE = $code
