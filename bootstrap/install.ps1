@@ -193,6 +193,8 @@ function Get-Download([string]$Url, [string]$Path) {
         Move-Item -Force -LiteralPath "$Path.part" $Path
     } catch {
         Remove-Item -Force -ErrorAction SilentlyContinue -LiteralPath "$Path.part"
+        # Writing the file failed, not the network: reported as a filesystem error.
+        if ($_.Exception -is [System.IO.IOException] -or $_.Exception -is [System.UnauthorizedAccessException]) { throw }
         Stop-Bootstrap "could not download $Url ($($_.Exception.Message))" 'Check your network and proxy settings, then run the installer again.' 'network'
     }
 }
@@ -283,6 +285,11 @@ function Get-Installer {
     }
     $exe = Join-Path $cache $name
     Expand-GzipFile $archive $exe
+    if ([Environment]::OSVersion.Platform -eq [PlatformID]::Unix) {
+        # PowerShell on Linux (this project's tests, which run the binary through Wine) starts
+        # only files with the execute bit; Windows has none to set.
+        & chmod 755 $exe
+    }
     return $exe
 }
 
@@ -292,6 +299,10 @@ function Complete-Failure($Failure) {
     if ($Failure.Data.Contains('RunmatExitCode')) {
         Write-InstallerError $Failure.Message $Failure.Data['RunmatHint']
         $exitCode = [int]$Failure.Data['RunmatExitCode']
+    } elseif ($Failure -is [System.IO.IOException] -or $Failure -is [System.UnauthorizedAccessException]) {
+        $message = "$($Failure.Message)" -replace '\s+', ' '
+        Write-InstallerError "cannot write the installer cache: $message" "Check that $env:USERPROFILE is your profile directory, that you can write to it, and that the disk is not full."
+        $exitCode = $ExitCodes.filesystem
     } else {
         # Not one of ours (a .NET or cmdlet error): still one error line, a hint and telemetry.
         $message = "$($Failure.Message)" -replace '\s+', ' '

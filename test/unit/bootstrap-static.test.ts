@@ -87,7 +87,7 @@ describe("install.ps1", () => {
   });
 
   it("starts the installer with --method powershell and every argument it was given", () => {
-    assert.ok(hasCommand(ast, "$exe", "--method", "$PayloadMethod", "@BootstrapArguments"));
+    assert.ok(hasCommand(ast, "$installer", "--method", "$PayloadMethod", "@BootstrapArguments"));
   });
 
   it("reads every opt-out the installer reads", () => {
