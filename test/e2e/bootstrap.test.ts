@@ -204,28 +204,36 @@ describe("install.sh", () => {
     }
   });
 
-  it("early failures honour opt-outs and reuse a legacy id", async () => {
-    server.fault("/installer/SHA256SUMS", { kind: "status", status: 404 }, 10);
-    const optedOut = await bootstrap(["dash"], serverArgs(server), await pathWith(["curl"]), {
-      DO_NOT_TRACK: "1",
+  for (const [name, env, args] of [
+    ["DO_NOT_TRACK=1", { DO_NOT_TRACK: "1" }, []],
+    ["DO_NOT_TRACK=yes", { DO_NOT_TRACK: "yes" }, []],
+    ["RUNMAT_TELEMETRY=off", { RUNMAT_TELEMETRY: "off" }, []],
+    ["--no-telemetry", {}, ["--no-telemetry"]],
+  ] as [string, Record<string, string>, string[]][]) {
+    it(`early failures send nothing and write no id when opted out by ${name}`, async () => {
+      server.fault("/installer/SHA256SUMS", { kind: "status", status: 404 }, 10);
+      const optedOut = await bootstrap(
+        ["dash"],
+        [...serverArgs(server), ...args],
+        await pathWith(["curl"]),
+        env,
+      );
+      assert.equal(optedOut.code, 3);
+      assert.equal(sink.events.length, 0);
+      assert.equal(existsSync(join(home, ".runmat", "telemetry_id")), false);
+      assert.doesNotMatch(optedOut.stderr, /sending anonymous/);
     });
-    assert.equal(optedOut.code, 3);
-    assert.equal(sink.events.length, 0);
-    assert.equal(existsSync(join(home, ".runmat", "telemetry_id")), false);
-    const flag = await bootstrap(
-      ["dash"],
-      [...serverArgs(server), "--no-telemetry"],
-      await pathWith(["curl"]),
-    );
-    assert.equal(flag.code, 3);
-    assert.equal(sink.events.length, 0);
+  }
 
+  it("early failures reuse a legacy id, saying first that they send", async () => {
+    server.fault("/installer/SHA256SUMS", { kind: "status", status: 404 }, 10);
     execFileSync("sh", [
       "-c",
       `mkdir -p "${home}/.runmat" && echo 1700000000-12345 > "${home}/.runmat/telemetry_id"`,
     ]);
     const counted = await bootstrap(["dash"], serverArgs(server), await pathWith(["curl"]));
     assert.equal(counted.code, 3);
+    assert.match(counted.stderr, /sending anonymous install_start and install_failed events/);
     assert.deepEqual(
       sink.events.map((e) => [e.event_label, e.cid]),
       [
@@ -233,6 +241,19 @@ describe("install.sh", () => {
         ["install_failed", "1700000000-12345"],
       ],
     );
+  });
+
+  it("early failures never send the content of a linked id file", async () => {
+    server.fault("/installer/SHA256SUMS", { kind: "status", status: 404 }, 10);
+    const secret = join(home, "elsewhere");
+    execFileSync("sh", [
+      "-c",
+      `mkdir -p "${home}/.runmat" && echo 0123456789abcdef0123456789abcdef > "${secret}" && ln -s "${secret}" "${home}/.runmat/telemetry_id"`,
+    ]);
+    const run = await bootstrap(["dash"], serverArgs(server), await pathWith(["curl"]));
+    assert.equal(run.code, 3);
+    assert.equal(sink.events.length, 2);
+    for (const event of sink.events) assert.notEqual(event.cid, "0123456789abcdef0123456789abcdef");
   });
 
   it("fails clearly without curl or wget", async () => {

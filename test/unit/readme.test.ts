@@ -29,7 +29,7 @@ function section(title: string): string {
 }
 
 describe("README", () => {
-  it("starts with the one-liners and gives the developer's two commands", () => {
+  it("starts with the one-liners", () => {
     const firstBlock = readme.slice(0, readme.indexOf("\n## "));
     for (const line of [
       "npx runmat-install",
@@ -38,6 +38,9 @@ describe("README", () => {
     ]) {
       assert.ok(firstBlock.includes(line), line);
     }
+  });
+
+  it("gives the developer's test command", () => {
     assert.match(section("Developing"), /npm install\nnpm test/);
   });
 
