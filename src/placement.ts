@@ -29,7 +29,7 @@ export async function placeAndVerify(
   const placement = await placeFiles(release.directory, release.files, options.dir);
   try {
     const expected = source.tag ? versionOfTag(source.tag) : null;
-    const smoke = await smokeTest(binaryPath, expected, options.smokeTimeoutMs);
+    const smoke = await smokeTest(binaryPath, expected, options.smokeTimeoutMs, signal);
     signal.throwIfAborted();
     await placement.commit();
     return source.tag ?? tagFromOutput(smoke.output);

@@ -13,14 +13,17 @@ export function smokeTest(
   binary: string,
   expectedVersion: string | null,
   timeoutMs: number,
+  signal: AbortSignal,
 ): Promise<SmokeResult> {
   return new Promise((resolve, reject) => {
     execFile(
       binary,
       ["--version"],
-      { timeout: timeoutMs, killSignal: "SIGKILL", windowsHide: true, encoding: "utf8" },
+      // Ctrl-C kills a binary that hangs instead of waiting out the timeout.
+      { timeout: timeoutMs, killSignal: "SIGKILL", windowsHide: true, encoding: "utf8", signal },
       (error, stdout, stderr) => {
         const output = `${stdout}`.trim() || `${stderr}`.trim();
+        if (signal.aborted) return reject(signal.reason);
         if (error) return reject(explainStartFailure(binary, error, timeoutMs));
         if (expectedVersion && !printsVersion(output, expectedVersion)) {
           return reject(

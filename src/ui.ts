@@ -112,6 +112,9 @@ export class Ui {
       text: label,
       stream: this.stderr,
       color: this.color ? "cyan" : false,
+      // ora's default puts the terminal in raw mode to swallow keys, and raw mode also turns
+      // Ctrl-C into a plain byte: the install could then not be interrupted at all.
+      discardStdin: false,
     }).start();
     let lastPaint = 0;
     let last = { received: 0, total: undefined as number | undefined };

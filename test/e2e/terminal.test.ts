@@ -1,0 +1,135 @@
+// Ctrl-C at a real terminal: tmux runs an interactive bash, the installer runs in it as a user
+// would start it (npx, the npm package's bin, the single binary, `sh install.sh`), and the test
+// presses Ctrl-C during the download, the extraction and the smoke test. The terminal's own
+// line discipline sends SIGINT to the foreground job; the installer must stop at once, roll
+// back, send install_failed, exit 130, and leave the terminal in the mode it found it in.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
+import { VERSION } from "../../src/version.js";
+import { tarGz, zip } from "../fixtures/archives.js";
+import { seaBinary, serveInstallerRelease } from "../fixtures/binaries.js";
+import { ReleaseServer, TelemetrySink } from "../fixtures/release-server.js";
+import { CLI, cleanHome, diffTrees, makeHome, ROOT, snapshotTree } from "../fixtures/run.js";
+import { Terminal } from "../fixtures/terminal.js";
+import { assetName, publishRelease, serverArgs } from "../fixtures/world.js";
+
+let server: ReleaseServer;
+let sink: TelemetrySink;
+let installerUrl: string;
+/** The npm package as `npm pack` makes it, and a private npx cache to run it from. */
+let npxDir: string;
+
+const ENTRY_POINTS: [string, (args: string) => string][] = [
+  [
+    "npx",
+    (args) =>
+      `npm_config_cache=${npxDir}/cache npm_config_update_notifier=false npx --yes --package=${npxDir}/runmat-install-${VERSION}.tgz runmat-install ${args}`,
+  ],
+  ["the npm package's bin", (args) => `${process.execPath} ${CLI} ${args}`],
+  ["the single binary", (args) => `${seaBinary("runmat-install-linux-x64")} ${args}`],
+  ["sh install.sh", (args) => `sh ${join(ROOT, "bootstrap", "install.sh")} ${args}`],
+];
+
+type Phase = "download" | "extraction" | "smoke test";
+const PHASES: Phase[] = ["download", "extraction", "smoke test"];
+
+/** Makes `phase` of the v0.7.0 install last long enough to press Ctrl-C in; returns when it has begun. */
+function arrange(phase: Phase, home: string): (screen: string) => boolean {
+  if (phase === "download") {
+    publishRelease(server, "v0.7.0");
+    server.fault("/download/", { kind: "slow", chunks: 80, delayMs: 100 }, 1);
+    return (screen) => /Downloading runmat-v0\.7\.0/.test(screen);
+  }
+  if (phase === "extraction") {
+    // A .zip is unpacked after its download: thousands of entries make that take a while.
+    const entries = Array.from({ length: 9000 }, (_, i) => ({
+      name: `lib/part-${i}.so`,
+      content: Buffer.alloc(8192, i % 251),
+    }));
+    const runmat = { name: "runmat", content: "#!/bin/sh\necho runmat 0.7.0\n", mode: 0o100755 };
+    server.publish("v0.7.0", [{ name: assetName("v0.7.0", ".zip"), data: zip([runmat, ...entries]) }]);
+    return (screen) => /Unpacking runmat-v0\.7\.0/.test(screen);
+  }
+  // A runmat whose --version hangs, and says (through a file) that it started.
+  const hanging = '#!/bin/sh\ntouch "$HOME/smoke-started"\nexec sleep 60\n';
+  server.publish("v0.7.0", [
+    { name: assetName("v0.7.0"), data: tarGz([{ name: "runmat", content: hanging, mode: 0o755 }]) },
+  ]);
+  return () => existsSync(join(home, "smoke-started"));
+}
+
+before(async () => {
+  npxDir = await mkdtemp(join(tmpdir(), "runmat-npx-"));
+  execFileSync("npm", ["pack", "--silent", "--pack-destination", npxDir], { cwd: ROOT, stdio: "ignore" });
+  server = await new ReleaseServer().start();
+  sink = await new TelemetrySink().start();
+  installerUrl = await serveInstallerRelease(server);
+});
+after(async () => {
+  await server.stop();
+  await sink.stop();
+  await rm(npxDir, { recursive: true, force: true });
+});
+
+describe("Ctrl-C at an interactive terminal", () => {
+  for (const [entry, command] of ENTRY_POINTS) {
+    for (const phase of PHASES) {
+      it(`${entry}: stops during the ${phase}, rolls back, exits 130 and restores the terminal`, async () => {
+        const home = await makeHome("tty");
+        const terminal = await Terminal.open({
+          HOME: home,
+          PATH: `${join(process.execPath, "..")}:/usr/bin:/bin`,
+          TERM: "xterm-256color",
+          RUNMAT_TELEMETRY_ENDPOINT: sink.url,
+          RUNMAT_INSTALLER_URL: installerUrl,
+          PS1: "$ ",
+          PROMPT_COMMAND: 'echo "EXIT=$?"',
+        });
+        try {
+          server.reset();
+          sink.reset();
+          publishRelease(server, "v0.6.1");
+          const line = command(serverArgs(server).join(" "));
+          const baseline = await terminal.command(line);
+          assert.equal(baseline.status, 0, baseline.output);
+          const before = await snapshotTree(home);
+          const begun = arrange(phase, home);
+          sink.reset();
+
+          await terminal.command("stty -g > ~/stty.before");
+          const interrupted = await terminal.command(line, async () => {
+            const deadline = Date.now() + 20_000;
+            while (!begun(await terminal.screen())) {
+              assert.ok(Date.now() < deadline, `the ${phase} never began:\n${await terminal.screen()}`);
+              await delay(20);
+            }
+            await terminal.pressCtrlC();
+          });
+          assert.equal(interrupted.status, 130, interrupted.output);
+          assert.match(interrupted.output, /error: Interrupted by SIGINT; nothing was left half-installed\./);
+          assert.match(interrupted.output, /hint: Run the installer again to finish\./);
+          await terminal.command("stty -g > ~/stty.after");
+          assert.equal(
+            await readFile(join(home, "stty.after"), "utf8"),
+            await readFile(join(home, "stty.before"), "utf8"),
+            "the terminal is left in its original mode",
+          );
+          const changes = diffTrees(before, await snapshotTree(home)).filter(
+            (change) => !/stty\.(before|after)|smoke-started/.test(change),
+          );
+          assert.deepEqual(changes, [], "HOME is as before: the earlier install intact, no staging");
+          assert.deepEqual(sink.labels(), ["install_start", "install_failed"]);
+        } finally {
+          await terminal.close();
+          await cleanHome(home);
+        }
+      });
+    }
+  }
+});
