@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // The npm entry point. The TypeScript sources are compiled to dist/ by `npm run build`
 // (run by `prepare` on install and before publishing).
-import { main } from "../dist/src/main.js";
+import { requireRecentNode } from "../dist/src/node-floor.js";
+
+// Before anything else is loaded: on an older Node.js the CLI's modules fail to load at all.
+requireRecentNode();
+const { main } = await import("../dist/src/main.js");
 
 // Exit explicitly: idle keep-alive sockets must not hold the process open.
 process.exit(await main(process.argv.slice(2)));

@@ -25,6 +25,8 @@ TELEMETRY_SETTINGS_FILE=telemetry.json
 INSTALLER_CACHE_DIR=installer
 TELEMETRY_ID_PATTERN='^[A-Za-z0-9-]{8,64}$'
 TELEMETRY_ID_MAX_BYTES=256
+NODE_FLOOR_MAJOR=20
+NODE_FLOOR_MINOR=18
 
 is_truthy() {
     case "$(lower "$1")" in 1 | true | yes | on) return 0 ;; esac
@@ -223,7 +225,7 @@ node_is_recent() {
     _rest="${_version#*.}"
     _minor="${_rest%%.*}"
     case "$_major$_minor" in *[!0-9]* | '') return 1 ;; esac
-    [ "$_major" -gt 20 ] || { [ "$_major" -eq 20 ] && [ "$_minor" -ge 18 ]; }
+    [ "$_major" -gt "$NODE_FLOOR_MAJOR" ] || { [ "$_major" -eq "$NODE_FLOOR_MAJOR" ] && [ "$_minor" -ge "$NODE_FLOOR_MINOR" ]; }
 }
 
 # fetch NAME: NAME from the installer release, verified, in CACHE_DIR. A cached copy that

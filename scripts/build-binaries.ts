@@ -60,7 +60,6 @@ export const RELEASE_DIR = join(DIST, "release");
 export const SEA_DIR = join(DIST, "sea");
 export const UNSIGNED_DIR = join(DIST, "unsigned");
 const BUNDLE = join(DIST, "runmat-install.cjs");
-const CACHE = join(ROOT, ".cache", `node-v${NODE_VERSION}`);
 
 export async function bundle(): Promise<void> {
   await build({
@@ -77,22 +76,26 @@ export async function bundle(): Promise<void> {
   });
 }
 
-/** Downloads (once) and unpacks the official node binary for a target from the npm registry. */
-async function nodeBinary(target: SeaTarget): Promise<string> {
-  const binary = join(CACHE, target.id, target.nodePath.split("/").pop()!);
+/**
+ * Downloads (once) and unpacks the official node binary for a target from the npm registry:
+ * the SEA's version by default, or another (the tests run the CLI on the oldest it supports).
+ */
+export async function nodeBinary(target: SeaTarget, version: string = NODE_VERSION): Promise<string> {
+  const cache = join(ROOT, ".cache", `node-v${version}`);
+  const binary = join(cache, target.id, target.nodePath.split("/").pop()!);
   if (existsSync(binary)) return binary;
-  await mkdir(join(CACHE, target.id), { recursive: true });
-  const tarball = join(CACHE, `${target.npmPackage}-${NODE_VERSION}.tgz`);
+  await mkdir(join(cache, target.id), { recursive: true });
+  const tarball = join(cache, `${target.npmPackage}-${version}.tgz`);
   if (!existsSync(tarball)) {
     execFileSync(
       "npm",
-      ["pack", `${target.npmPackage}@${NODE_VERSION}`, "--silent", "--pack-destination", CACHE],
+      ["pack", `${target.npmPackage}@${version}`, "--silent", "--pack-destination", cache],
       {
         stdio: ["ignore", "ignore", "inherit"],
       },
     );
   }
-  await untar({ file: tarball, cwd: join(CACHE, target.id), strip: target.nodePath.split("/").length - 1 }, [
+  await untar({ file: tarball, cwd: join(cache, target.id), strip: target.nodePath.split("/").length - 1 }, [
     target.nodePath,
   ]);
   return binary;

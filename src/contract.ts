@@ -31,7 +31,7 @@ export const EXIT_CODE_MEANINGS: Record<ErrorKind, string> = {
   usage: "bad command line, option or environment value",
   network: "release lookup or download failed (network, proxy, rate limit, missing asset)",
   integrity: "checksum mismatch, missing checksum under --require-checksum, or an unsafe or corrupt archive",
-  platform: "this OS, architecture or C library has no RunMat build",
+  platform: "this OS, architecture or C library has no RunMat build, or Node.js is older than 20.18",
   filesystem: "cannot write the install directory, HOME or a lock (permissions, disk full)",
   verification: "the installed binary failed its `runmat --version` smoke test (rolled back)",
   interrupted: "interrupted by Ctrl-C or SIGTERM (rolled back)",
@@ -39,6 +39,16 @@ export const EXIT_CODE_MEANINGS: Record<ErrorKind, string> = {
 
 /** `update --check` exits with this when a newer release exists. */
 export const EXIT_UPDATE_AVAILABLE = 10;
+
+// ---- Node.js ------------------------------------------------------------------------------
+
+/** The oldest Node.js the CLI runs on (package.json's engines says the same; a test checks). */
+export const NODE_FLOOR = { major: 20, minor: 18 } as const;
+
+export function nodeIsRecent(version: string): boolean {
+  const [major, minor] = version.split(".").map((part) => Number.parseInt(part, 10));
+  return major > NODE_FLOOR.major || (major === NODE_FLOOR.major && minor >= NODE_FLOOR.minor);
+}
 
 // ---- Platforms ----------------------------------------------------------------------------
 
