@@ -6,6 +6,7 @@ import {
   type ErrorKind,
   EXIT_CODE_MEANINGS,
   EXIT_CODES,
+  EXIT_UPDATE_AVAILABLE,
   isTruthy,
   METHODS,
   type Method,
@@ -77,13 +78,18 @@ export const ENVIRONMENT_HELP: [string, string][] = [
 ];
 
 function exitCodeHelp(): string {
-  const kinds = Object.keys(EXIT_CODES) as ErrorKind[];
-  const lines = [["0", "success (also: already installed, already up to date)"]];
-  for (const kind of kinds.sort((a, b) => EXIT_CODES[a] - EXIT_CODES[b])) {
-    lines.push([String(EXIT_CODES[kind]), EXIT_CODE_MEANINGS[kind]]);
-  }
-  lines.splice(lines.length - 1, 0, ["10", "`update --check` only: a newer release exists"]);
-  return lines.map(([code, meaning]) => `  ${code.padEnd(5)}${meaning}`).join("\n");
+  const rows: [number, string][] = [
+    [0, "success (also: already installed, already up to date)"],
+    [EXIT_UPDATE_AVAILABLE, "`update --check` only: a newer release exists"],
+    ...(Object.keys(EXIT_CODES) as ErrorKind[]).map((kind): [number, string] => [
+      EXIT_CODES[kind],
+      EXIT_CODE_MEANINGS[kind],
+    ]),
+  ];
+  return rows
+    .sort(([a], [b]) => a - b)
+    .map(([code, meaning]) => `  ${String(code).padEnd(5)}${meaning}`)
+    .join("\n");
 }
 
 function helpEpilogue(): string {
@@ -334,7 +340,7 @@ export async function parseCommandLine(argv: string[], context: CliContext): Pro
   addOutputOptions(
     addUpdateOptions(program.command("update").description("install the latest release if it is newer")),
   )
-    .option("--check", "only check: exit 0 when up to date, 10 when an update exists")
+    .option("--check", "only check: exit 0 when up to date, 10 when an update exists, 11 when not installed")
     .action((raw: RawOptions & { check?: boolean }) => {
       invocation = {
         command: "update",

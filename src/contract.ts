@@ -12,6 +12,7 @@ export type ErrorKind =
   | "platform"
   | "filesystem"
   | "verification"
+  | "not-installed"
   | "interrupted"
   | "internal";
 
@@ -23,6 +24,7 @@ export const EXIT_CODES: Record<ErrorKind, number> = {
   platform: 5,
   filesystem: 6,
   verification: 7,
+  "not-installed": 11,
   interrupted: 130,
 };
 
@@ -34,6 +36,7 @@ export const EXIT_CODE_MEANINGS: Record<ErrorKind, string> = {
   platform: "this OS, architecture or C library has no RunMat build, or Node.js is older than 20.18",
   filesystem: "cannot write the install directory, HOME or a lock (permissions, disk full)",
   verification: "the installed binary failed its `runmat --version` smoke test (rolled back)",
+  "not-installed": "`update` and `uninstall` only: RunMat is not installed by runmat-install (no receipt)",
   interrupted: "interrupted by Ctrl-C or SIGTERM (rolled back)",
 };
 

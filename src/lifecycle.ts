@@ -23,15 +23,25 @@ function manualRemovalHint(options: CommonOptions): string {
   return `Remove it by hand: delete the runmat binary from its directory (default ~/.local/bin), ${options.runmatHome}, and the line ending in "# added by runmat-install" from your shell profiles.`;
 }
 
-async function loadReceipt(options: CommonOptions): Promise<Receipt> {
+/** The receipt, or the reason there is none: not installed (exit 11) or an unreadable receipt (exit 6). */
+async function loadReceipt(options: CommonOptions, command: "update" | "uninstall"): Promise<Receipt> {
   const read = await readReceipt(options.runmatHome);
   if (read.state === "ok") return read.receipt;
+  if (read.state === "missing") {
+    throw new InstallError(
+      "not-installed",
+      `RunMat is not installed by runmat-install: there is no install receipt at ${receiptPath(options.runmatHome)}.`,
+      command === "update"
+        ? "Install it with `npx runmat-install` (or curl -fsSL https://runmat.org/install.sh | sh); `runmat-install update` then keeps it current."
+        : manualRemovalHint(options),
+    );
+  }
   throw new InstallError(
     "filesystem",
-    read.state === "missing"
-      ? `No install receipt at ${receiptPath(options.runmatHome)}: RunMat was not installed by runmat-install.`
-      : `The install receipt ${receiptPath(options.runmatHome)} is unreadable (${read.reason}).`,
-    manualRemovalHint(options),
+    `The install receipt ${receiptPath(options.runmatHome)} is unreadable (${read.reason}).`,
+    command === "update"
+      ? "Reinstall with `npx runmat-install --force`, which writes a new receipt."
+      : manualRemovalHint(options),
   );
 }
 
@@ -125,7 +135,7 @@ export async function runUpdate(
   env: NodeJS.ProcessEnv,
 ): Promise<number> {
   const ui = new Ui(options.output, env);
-  const receipt = await loadReceipt(options);
+  const receipt = await loadReceipt(options, "update");
   const latest = await latestRelease(options, new AbortController().signal, ui);
   const installed = receipt.tag ?? "an unknown version";
   if (!isNewer(latest.tag_name, receipt.tag)) {
@@ -194,7 +204,7 @@ export async function runUninstall(
   env: NodeJS.ProcessEnv,
 ): Promise<number> {
   const ui = new Ui(options.output, env);
-  const receipt = await loadReceipt(options);
+  const receipt = await loadReceipt(options, "uninstall");
   const problem = checkReceiptIsOurs(receipt, options.runmatHome);
   if (problem) {
     throw new InstallError(

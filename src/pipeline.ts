@@ -3,11 +3,12 @@
 // observer, what it did comes back as a summary, and errors propagate to run-install.ts, the
 // single place that reports them and sends install_failed.
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { locateRelease } from "./archive.js";
 import type { InstallOptions } from "./cli.js";
 import { fetchAndUnpack } from "./fetch-unpack.js";
+import { makeDirectories } from "./fs-atomic.js";
 import { createHttpClient } from "./http.js";
 import type { InstallObserver, InstallOutcome, InstallSummary } from "./install-types.js";
 import { acquireLock } from "./place.js";
@@ -94,7 +95,7 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
       return summarize(outcomeOf(receipt, binaryPath, true), path);
     }
 
-    const createdDir = await mkdir(options.dir, { recursive: true });
+    const createdDir = await makeDirectories(options.dir);
     const staging = await mkdtemp(join(dirname(options.dir), ".runmat-install-"));
     let committed = false;
     try {

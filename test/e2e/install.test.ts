@@ -290,6 +290,23 @@ describe("offline and planning", () => {
     assert.deepEqual(JSON.parse(failed.stdout).error.code, "network");
   });
 
+  for (const [label, dir] of [
+    ["under /proc, where Node's recursive mkdir never settles", "/proc/runmat-install-test/bin"],
+    ["a dangling symbolic link", "DANGLING"],
+  ] as const) {
+    // The timeout bounds a hang (the bug this guards against); it is not a speed target.
+    it(`--dir ${label}: exit 6, with a hint`, { timeout: 60_000 }, async () => {
+      publishRelease(server, "v0.6.1");
+      const target = dir === "DANGLING" ? join(home, "gone") : dir;
+      if (dir === "DANGLING") execFileSync("ln", ["-s", join(home, "nowhere"), target]);
+      const run = await runInstaller(home, [...serverArgs(server), "--dir", target]);
+      assert.equal(run.code, 6, run.stderr);
+      assert.match(run.stderr, new RegExp(`error: Cannot create the directory ${target}`));
+      assert.match(run.stderr, /hint: Choose a directory/);
+      assert.deepEqual(await stagingLeftovers(), []);
+    });
+  }
+
   it("exits 2 on a usage error", async () => {
     const run = await runInstaller(home, ["not-a-version"]);
     assert.equal(run.code, 2);

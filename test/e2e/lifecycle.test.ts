@@ -118,17 +118,38 @@ describe("lifecycle", () => {
     assert.deepEqual(diffTrees(before, await snapshotTree(home)), []);
   });
 
-  it("explains a missing or corrupt receipt and guesses nothing", async () => {
+  it("uninstall with nothing installed says so (exit 11) and guesses nothing", async () => {
     const missing = await cli(["uninstall", "-y"]);
-    assert.equal(missing.code, 6);
-    assert.match(missing.stderr, /No install receipt/);
-    assert.match(missing.stderr, /Remove it by hand/);
+    assert.equal(missing.code, 11);
+    assert.match(missing.stderr, /error: RunMat is not installed by runmat-install/);
+    assert.match(missing.stderr, /hint: Remove it by hand/);
+  });
+
+  it("uninstall of a corrupt receipt refuses (exit 6) and removes nothing", async () => {
     assert.equal((await cli(serverArgs(server))).code, 0);
     await writeFile(receiptFile(), "{ not json");
     const corrupt = await cli(["uninstall", "-y"]);
     assert.equal(corrupt.code, 6);
     assert.match(corrupt.stderr, /unreadable/);
     assert.ok(existsSync(runmat()));
+  });
+
+  it("update and update --check with nothing installed: exit 11, telling how to install", async () => {
+    for (const args of [["update"], ["update", "--check"]]) {
+      const run = await cli([...args, ...serverArgs(server)]);
+      assert.equal(run.code, 11, run.stderr);
+      assert.match(run.stderr, /^error: RunMat is not installed by runmat-install/m);
+      assert.match(run.stderr, /^ {2}hint: Install it with `npx runmat-install`/m);
+      assert.doesNotMatch(run.stderr, /Remove it by hand/);
+    }
+  });
+
+  it("update --check tells a script all three states apart: 11 not installed, 0 up to date, 10 update available", async () => {
+    assert.equal((await cli(["update", "--check", ...serverArgs(server)])).code, 11);
+    assert.equal((await cli(serverArgs(server))).code, 0);
+    assert.equal((await cli(["update", "--check", ...serverArgs(server)])).code, 0);
+    publishRelease(server, "v0.7.0");
+    assert.equal((await cli(["update", "--check", ...serverArgs(server)])).code, 10);
   });
 
   it("reads a receipt written by an older installer (no schema, no createdDirs)", async () => {

@@ -67,6 +67,11 @@ describe("README", () => {
     }
     assert.ok(rows.has(EXIT_UPDATE_AVAILABLE));
     assert.equal(rows.size, Object.keys(EXIT_CODES).length + 2, "plus 0 and the update code");
+    assert.deepEqual(
+      [...rows.keys()],
+      [...rows.keys()].sort((a, b) => a - b),
+      "in order",
+    );
   });
 
   it("documents every environment variable the code reads", () => {
