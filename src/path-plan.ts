@@ -107,15 +107,8 @@ export function planUnixPath(context: UnixShellContext): UnixPathPlan {
     "",
   ].join("\n");
 
-  const zshrc = posix.join(context.zdotdir || home, ".zshrc");
-  const candidates = [".profile", ".bashrc", ".bash_profile"].map((name) => posix.join(home, name));
-  candidates.push(zshrc);
-  const profiles = candidates.filter((file) => context.exists(file));
   const shellName = posix.basename(context.shell ?? "");
-  // zsh reads neither .profile nor .bashrc, so a zsh user with no .zshrc gets one.
-  if (shellName === "zsh" && !profiles.includes(zshrc)) profiles.push(zshrc);
-  // Never create .bash_profile: it would stop bash from reading an existing .profile.
-  if (profiles.length === 0) profiles.push(posix.join(home, ".profile"));
+  const profiles = chooseProfiles(context, shellName);
 
   const fishConfigDir = posix.join(context.xdgConfigHome || posix.join(home, ".config"), "fish");
   const wantsFish = shellName === "fish" || context.exists(fishConfigDir);
@@ -131,6 +124,31 @@ export function planUnixPath(context: UnixShellContext): UnixPathPlan {
     profiles,
     sourceLine: `. ${homeRelative(envPath, home)} ${PROFILE_MARKER}`,
   };
+}
+
+/**
+ * The startup files that get the source line, so that every new shell finds runmat (as rustup
+ * and cargo-dist decide, one step further so that no shell a user can open is missed):
+ * - ~/.profile, always (created when missing): sh, dash and ksh login shells, and bash login
+ *   shells without a .bash_profile or .bash_login;
+ * - ~/.bashrc, always (created when missing): interactive bash that is not a login shell
+ *   (a new terminal tab on most Linux desktops) reads only this;
+ * - ~/.bash_profile and ~/.bash_login when they exist: a bash login shell reads the first of them
+ *   instead of .profile. Never created, as that would stop bash from reading .profile;
+ * - $ZDOTDIR/.zshenv (default ~/.zshenv) for zsh users ($SHELL, or zsh startup files already
+ *   there), created when missing: every zsh reads it, login or not, interactive or not.
+ * fish gets its own conf.d file (planUnixPath).
+ */
+function chooseProfiles(context: UnixShellContext, shellName: string): string[] {
+  const inHome = (name: string) => posix.join(context.home, name);
+  const profiles = [inHome(".profile"), inHome(".bashrc")];
+  for (const name of [".bash_profile", ".bash_login"]) {
+    if (context.exists(inHome(name))) profiles.push(inHome(name));
+  }
+  const zshDir = context.zdotdir || context.home;
+  const zshFiles = [".zshenv", ".zprofile", ".zshrc", ".zlogin"].map((name) => posix.join(zshDir, name));
+  if (shellName === "zsh" || zshFiles.some((file) => context.exists(file))) profiles.push(zshFiles[0]);
+  return profiles;
 }
 
 /** The file with `line` appended, keeping its line endings; null when the line is already there. */

@@ -351,8 +351,13 @@ describe("PATH", () => {
     await mkdir(zdotdir);
     await install({ SHELL: "/bin/zsh", ZDOTDIR: zdotdir });
     await install({ SHELL: "/bin/zsh", ZDOTDIR: zdotdir });
-    assert.equal(count(await readFile(join(zdotdir, ".zshrc"), "utf8")), 1);
-    assert.equal(existsSync(join(home, ".zshrc")), false);
+    assert.equal(count(await readFile(join(zdotdir, ".zshenv"), "utf8")), 1);
+    assert.equal(existsSync(join(home, ".zshenv")), false);
+    const found = execFileSync("zsh", ["-c", "command -v runmat"], {
+      env: { HOME: home, ZDOTDIR: zdotdir, PATH: "/usr/bin:/bin" },
+      encoding: "utf8",
+    }).trim();
+    assert.equal(found, bin());
   });
 
   it("writes the fish conf.d file once", async () => {

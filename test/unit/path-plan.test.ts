@@ -12,23 +12,33 @@ import {
 const base = { home: "/home/u", directory: "/home/u/.local/bin" };
 
 describe("PATH planning", () => {
-  it("targets each existing profile and creates .profile only when none exists", () => {
-    const existing = new Set(["/home/u/.bashrc", "/home/u/.zshrc"]);
-    const plan = planUnixPath({ ...base, exists: (p) => existing.has(p) });
-    assert.deepEqual(plan.profiles, ["/home/u/.bashrc", "/home/u/.zshrc"]);
+  it("always targets .profile and .bashrc, and .bash_profile or .bash_login only when they exist", () => {
+    const plan = planUnixPath({ ...base, exists: () => false });
+    assert.deepEqual(plan.profiles, ["/home/u/.profile", "/home/u/.bashrc"]);
     assert.equal(plan.sourceLine, '. "$HOME/.runmat/env" # added by runmat-install');
-    assert.deepEqual(planUnixPath({ ...base, exists: () => false }).profiles, ["/home/u/.profile"]);
+    const existing = new Set(["/home/u/.bash_profile", "/home/u/.bash_login"]);
+    assert.deepEqual(planUnixPath({ ...base, exists: (p) => existing.has(p) }).profiles, [
+      "/home/u/.profile",
+      "/home/u/.bashrc",
+      "/home/u/.bash_profile",
+      "/home/u/.bash_login",
+    ]);
   });
 
-  it("never creates .bash_profile, honours ZDOTDIR and creates .zshrc for zsh users", () => {
-    const plan = planUnixPath({
+  it("targets $ZDOTDIR/.zshenv for zsh users, and for anyone with zsh startup files", () => {
+    const zshUser = planUnixPath({
       ...base,
       shell: "/bin/zsh",
       zdotdir: "/home/u/.config/zsh",
       exists: () => false,
     });
-    assert.deepEqual(plan.profiles, ["/home/u/.config/zsh/.zshrc"]);
-    assert.ok(!plan.profiles.some((p) => p.endsWith(".bash_profile")));
+    assert.deepEqual(zshUser.profiles.slice(2), ["/home/u/.config/zsh/.zshenv"]);
+    const hasZshrc = planUnixPath({ ...base, shell: "/bin/bash", exists: (p) => p === "/home/u/.zshrc" });
+    assert.deepEqual(hasZshrc.profiles.slice(2), ["/home/u/.zshenv"]);
+    assert.deepEqual(
+      planUnixPath({ ...base, shell: "/bin/bash", exists: () => false }).profiles.slice(2),
+      [],
+    );
   });
 
   it("adds fish conf.d only for fish users", () => {
