@@ -69,8 +69,13 @@ export interface InstallOutcome {
 export interface InstallSummary {
   outcome: InstallOutcome;
   os: Host["os"];
+  home: string;
   dir: string;
   runmatHome: string;
+  /** How the installer was started, to say how to run it again (`uninstall`). */
+  method: string;
+  /** Another runmat that comes earlier on PATH than the one installed, if any. */
+  shadowedBy: string | null;
   path: PathReport;
   /** Dry run only: where the archive would come from and what it must hash to. */
   source?: Source;

@@ -33,6 +33,29 @@ export function findOnPath(
   return null;
 }
 
+/**
+ * Another `name` that a new shell will find before the one in `directory`, if any. A directory
+ * already on PATH keeps its place; one the install puts first (the Unix env file prepends it)
+ * is shadowed by nothing; on Windows the user Path comes after the system Path, so anything on
+ * PATH may come first.
+ */
+export function shadowingBinary(
+  directory: string,
+  name: string,
+  env: NodeJS.ProcessEnv,
+  exists: (path: string) => boolean,
+  goesFirst: boolean,
+): string | null {
+  const entries = pathEntries(env);
+  const ours = entries.findIndex((entry) => relative(entry, directory) === "");
+  const earlier = ours >= 0 ? entries.slice(0, ours) : goesFirst ? [] : entries;
+  for (const entry of earlier) {
+    const candidate = join(entry, name);
+    if (exists(candidate)) return candidate;
+  }
+  return null;
+}
+
 /** A file the installer writes whole and uninstall deletes: ~/.runmat/env, env.fish, fish conf.d. */
 export function isOwnedFile(path: string, runmatHome: string): boolean {
   return (
@@ -40,9 +63,14 @@ export function isOwnedFile(path: string, runmatHome: string): boolean {
   );
 }
 
+/** ~/.runmat/env and ~/.runmat/env.fish, which put the install directory on PATH. */
+export function envFiles(runmatHome: string): [string, string] {
+  return [join(runmatHome, ENV_FILE), join(runmatHome, ENV_FISH_FILE)];
+}
+
 /** The env files: plumbing the summary does not name (the profiles that source them are named). */
 export function isEnvFile(path: string, runmatHome: string): boolean {
-  return path === join(runmatHome, ENV_FILE) || path === join(runmatHome, ENV_FISH_FILE);
+  return envFiles(runmatHome).includes(path);
 }
 
 /** A line the installer appends to a file it does not own: the marked source line, or $GITHUB_PATH's directory. */

@@ -11,6 +11,7 @@ import { fetchAndUnpack } from "./fetch-unpack.js";
 import { makeDirectories } from "./fs-atomic.js";
 import { createHttpClient } from "./http.js";
 import type { InstallObserver, InstallOutcome, InstallSummary } from "./install-types.js";
+import { shadowingBinary } from "./path-plan.js";
 import { acquireLock } from "./place.js";
 import { addToPath, newReceipt, placeAndVerify, removeEmptyDirectories } from "./placement.js";
 import { describeHost, type PlatformProbes, resolveTarget } from "./platform.js";
@@ -57,8 +58,17 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
     const summarize = (outcome: InstallOutcome, path: PathOutcome): InstallSummary => ({
       outcome,
       os: target.os,
+      home: options.home,
       dir: options.dir,
       runmatHome: options.runmatHome,
+      method: options.method,
+      shadowedBy: shadowingBinary(
+        options.dir,
+        target.binaryName,
+        deps.env,
+        existsSync,
+        target.os !== "windows",
+      ),
       path: { changed: path.changed, warnings: path.warnings, modifyPath },
       source,
     });

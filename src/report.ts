@@ -1,8 +1,7 @@
 // Renders what an install did into words for the terminal. The install reports facts
 // (install-types.ts); every sentence the user reads about them is written here.
-import { join } from "node:path";
 import type { InstallSummary, InstallWarning } from "./install-types.js";
-import { isEnvFile } from "./path-plan.js";
+import { envFiles, isEnvFile } from "./path-plan.js";
 import type { PathEdit } from "./receipt.js";
 import type { Ui } from "./ui.js";
 
@@ -19,6 +18,19 @@ export function describeWarning(warning: InstallWarning): string {
   }
 }
 
+/** How to run this installer again, for the command that started it. */
+const RERUN: Record<string, string> = {
+  npx: "npx runmat-install",
+  shell: "curl -fsSL https://runmat.org/install.sh | sh -s --",
+  powershell: "& ([scriptblock]::Create((iwr https://runmat.org/install.ps1 -UseBasicParsing)))",
+};
+
+/** `path` with the home directory shown as ~ (not on Windows, where cmd.exe knows no ~). */
+function tilde(path: string, { home, os }: Pick<InstallSummary, "home" | "os">): string {
+  if (os === "windows" || !home) return path;
+  return path === home ? "~" : path.startsWith(`${home}/`) ? `~${path.slice(home.length)}` : path;
+}
+
 export function reportInstall(summary: InstallSummary, ui: Ui): void {
   const { outcome } = summary;
   if (outcome.dryRun) {
@@ -26,17 +38,30 @@ export function reportInstall(summary: InstallSummary, ui: Ui): void {
     return;
   }
   if (outcome.alreadyInstalled) {
-    ui.info(`RunMat ${outcome.version} is already installed in ${summary.dir} (use --force to reinstall).`);
+    ui.info(
+      `RunMat ${outcome.version} is already installed in ${tilde(summary.dir, summary)} (use --force to reinstall).`,
+    );
   } else {
-    ui.result(`Installed RunMat ${outcome.version} to ${outcome.path}`);
+    ui.result(`Installed RunMat ${outcome.version} to ${tilde(outcome.path, summary)}`);
   }
   reportPath(summary, ui);
+  if (summary.shadowedBy) {
+    ui.warn(
+      `Another runmat, ${tilde(summary.shadowedBy, summary)}, comes earlier on PATH and runs instead of this one; remove it, or put ${tilde(summary.dir, summary)} earlier in PATH.`,
+    );
+  }
+  if (!outcome.alreadyInstalled) {
+    const rerun =
+      RERUN[summary.method] ?? (summary.method === "binary" ? process.execPath : "runmat-install");
+    ui.info(`To uninstall: ${rerun} uninstall`);
+  }
 }
 
-function reportPath({ path, dir, runmatHome, os }: InstallSummary, ui: Ui): void {
+function reportPath(summary: InstallSummary, ui: Ui): void {
+  const { path, dir, runmatHome, os } = summary;
   for (const warning of path.warnings) ui.warn(warning);
   if (!path.modifyPath) {
-    ui.info(`PATH was not changed (--no-modify-path). Add ${dir} to PATH to run runmat.`);
+    ui.info(`PATH was not changed (--no-modify-path). Add ${tilde(dir, summary)} to PATH to run runmat.`);
     return;
   }
   if (path.changed.length === 0) {
@@ -46,14 +71,15 @@ function reportPath({ path, dir, runmatHome, os }: InstallSummary, ui: Ui): void
   // The env files are plumbing; name what the user will recognise: profiles, conf.d, the registry.
   const places = path.changed
     .filter((edit) => !(edit.kind === "file" && isEnvFile(edit.path, runmatHome)))
-    .map((edit) => (edit.kind === "registry" ? "your user Path (HKCU\\Environment)" : edit.path));
-  if (places.length > 0) ui.info(`Added ${dir} to PATH in: ${places.join(", ")}`);
+    .map((edit) =>
+      edit.kind === "registry" ? "your user Path (HKCU\\Environment)" : tilde(edit.path, summary),
+    );
+  if (places.length > 0) ui.info(`Added ${tilde(dir, summary)} to PATH in: ${places.join(", ")}`);
   if (os === "windows") {
     ui.info(`Open a new terminal to use runmat, or run now: $env:Path = "${dir};$env:Path"`);
   } else {
-    ui.info(
-      `To use runmat in this shell now, run:  . "${join(runmatHome, "env")}"   (fish: source "${join(runmatHome, "env.fish")}")`,
-    );
+    const [env, envFish] = envFiles(runmatHome);
+    ui.info(`To use runmat in this shell now, run:  . "${env}"   (fish: source "${envFish}")`);
   }
 }
 

@@ -76,7 +76,7 @@ function observe(ui: Ui, telemetry: Telemetry): InstallObserver {
       telemetry.start();
     },
     warning: (warning) => ui.warn(describeWarning(warning)),
-    downloading: (assetName) => ui.progress(`Downloading ${assetName}`),
+    downloading: (assetName) => ui.progress(assetName),
     unpacking: (assetName) => ui.info(`Unpacking ${assetName}...`),
     debug: (message) => ui.debug(message),
   };

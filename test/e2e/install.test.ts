@@ -307,6 +307,42 @@ describe("offline and planning", () => {
     });
   }
 
+  it("warns at install time when another runmat earlier on PATH would run instead", async () => {
+    publishRelease(server, "v0.6.1");
+    const other = join(home, "other-bin");
+    await mkdir(other);
+    await writeFile(join(other, "runmat"), "#!/bin/sh\necho old\n", { mode: 0o755 });
+    const run = await runInstaller(home, serverArgs(server), {
+      env: { PATH: `${other}:${join(home, ".local", "bin")}:/usr/bin:/bin` },
+    });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /warning: Another runmat, ~\/other-bin\/runmat, comes earlier on PATH/);
+  });
+
+  it("does not warn when the install directory is not on PATH yet: the env file puts it first", async () => {
+    publishRelease(server, "v0.6.1");
+    const other = join(home, "other-bin");
+    await mkdir(other);
+    await writeFile(join(other, "runmat"), "#!/bin/sh\necho old\n", { mode: 0o755 });
+    const run = await runInstaller(home, serverArgs(server), { env: { PATH: `${other}:/usr/bin:/bin` } });
+    assert.equal(run.code, 0, run.stderr);
+    assert.doesNotMatch(run.stderr, /Another runmat/);
+    const found = execFileSync("sh", ["-c", `. "${home}/.runmat/env"; command -v runmat`], {
+      env: { HOME: home, PATH: `${other}:/usr/bin:/bin` },
+      encoding: "utf8",
+    }).trim();
+    assert.equal(found, bin());
+  });
+
+  it("says where it installed with ~ for HOME, and how to uninstall", async () => {
+    publishRelease(server, "v0.6.1");
+    const run = await runInstaller(home, serverArgs(server));
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^Installed RunMat v0\.6\.1 to ~\/\.local\/bin\/runmat$/m);
+    assert.match(run.stderr, /^Added ~\/\.local\/bin to PATH in: ~\/\.profile, ~\/\.bashrc$/m);
+    assert.match(run.stderr, /^To uninstall: \S.* uninstall$/m);
+  });
+
   it("exits 2 on a usage error", async () => {
     const run = await runInstaller(home, ["not-a-version"]);
     assert.equal(run.code, 2);

@@ -1,12 +1,21 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Ui } from "../../src/ui.js";
+import { formatBytes, Ui } from "../../src/ui.js";
 
 function fakeStream(isTTY: boolean, columns: number) {
   const written: string[] = [];
   return {
     written,
-    stream: { isTTY, columns, write: (text: string) => written.push(text) } as unknown as NodeJS.WriteStream,
+    stream: {
+      isTTY,
+      columns,
+      write: (text: string) => written.push(text),
+      // What ora moves the cursor with; each redraw starts a new line in `written`.
+      cursorTo: () => written.push("\n"),
+      moveCursor: () => true,
+      clearLine: () => true,
+      clearScreenDown: () => true,
+    } as unknown as NodeJS.WriteStream,
   };
 }
 
@@ -14,12 +23,43 @@ describe("ui", () => {
   it("prints plain progress lines on a TTY that reports no width (no spinner that could loop)", async () => {
     const err = fakeStream(true, 0);
     const ui = new Ui("normal", {}, fakeStream(false, 0).stream, err.stream);
-    const progress = await ui.progress("Downloading x");
+    const progress = await ui.progress("x.tar.gz");
     progress.update(512.4, 1024);
     progress.done();
     assert.equal(err.written.length, 2);
-    assert.equal(err.written[0], "Downloading x...\n");
-    assert.match(err.written[1], /^Downloading x 512 B \/ 1\.0 KB 50% \(\d+(\.\d)? (B|KB|MB)\/s\) done\n$/);
+    assert.equal(err.written[0], "Downloading x.tar.gz...\n");
+    assert.match(
+      err.written[1],
+      /^Downloaded x\.tar\.gz 512 B in \d+\.\d s \(\d+(\.\d)? (B|KiB|MiB)\/s\)\n$/,
+    );
+  });
+
+  it("uses binary units, named as such", () => {
+    assert.equal(formatBytes(1023), "1023 B");
+    assert.equal(formatBytes(1536), "1.5 KiB");
+    assert.equal(formatBytes(19.1 * 1024 ** 2), "19.1 MiB");
+  });
+
+  it("never draws the spinner wider than the terminal, and ends with what happened", async () => {
+    for (const columns of [80, 40]) {
+      const err = fakeStream(true, columns);
+      const ui = new Ui("normal", {}, fakeStream(false, 0).stream, err.stream);
+      const progress = await ui.progress("runmat-v0.6.1-linux-x86_64-with-a-long-name.tar.gz");
+      await new Promise((resolve) => setTimeout(resolve, 120));
+      progress.update(20_000_000, 200_000_000);
+      await new Promise((resolve) => setTimeout(resolve, 120));
+      progress.update(200_000_000, 200_000_000);
+      progress.done();
+      const lines = err.written
+        .join("")
+        .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "")
+        .split(/\r|\n/)
+        .filter(Boolean);
+      assert.ok(lines.length > 0);
+      for (const line of lines)
+        assert.ok([...line].length <= columns, `${[...line].length} > ${columns}: ${line}`);
+      assert.match(lines.at(-1) ?? "", /Downloaded runmat-v0\.6\.1/);
+    }
   });
 
   it("is silent under --quiet and --json except for errors and the result object", async () => {
@@ -30,7 +70,7 @@ describe("ui", () => {
       ui.info("info");
       ui.notice("notice");
       ui.result("result");
-      (await ui.progress("Downloading")).done();
+      (await ui.progress("x.tar.gz")).done();
       assert.deepEqual(out.written, []);
       assert.deepEqual(err.written, []);
     }
