@@ -140,7 +140,8 @@ function defaultInstallDir(platform: string, home: string, env: NodeJS.ProcessEn
   return join(home, ".local", "bin");
 }
 
-function detectMethod(explicit: string | undefined, runningAsBinary: boolean): Method {
+/** The bootstrappers say how they started us; otherwise it is told from how we run. */
+function detectMethod(explicit: string | undefined, context: CliContext): Method {
   if (explicit) {
     if (!(METHODS as readonly string[]).includes(explicit)) {
       throw new InstallError(
@@ -151,7 +152,10 @@ function detectMethod(explicit: string | undefined, runningAsBinary: boolean): M
     }
     return explicit as Method;
   }
-  return runningAsBinary ? "binary" : "npx";
+  if (context.runningAsBinary) return "binary";
+  // npx and `npm exec` set npm_command=exec for what they start (npm 6's npx: npm_lifecycle_event).
+  if (context.env.npm_command === "exec" || context.env.npm_lifecycle_event === "npx") return "npx";
+  return /[\\/]node_modules[\\/]/.test(context.entryPoint) ? "npm" : "source";
 }
 
 interface RawOptions {
@@ -175,6 +179,8 @@ export interface CliContext {
   env: NodeJS.ProcessEnv;
   platform: string;
   runningAsBinary: boolean;
+  /** The script node runs (process.argv[1]): inside node_modules for an npm install. */
+  entryPoint: string;
   write: (text: string) => void;
   writeError: (text: string) => void;
 }
@@ -236,7 +242,7 @@ function commonOptions(raw: RawOptions, context: CliContext): CommonOptions {
     runmatHome: home ? join(home, STATE_DIR) : "",
     output: raw.json ? "json" : raw.quiet ? "quiet" : raw.verbose ? "verbose" : "normal",
     telemetryFlag: raw.telemetry ?? true,
-    method: detectMethod(raw.method ?? context.env.RUNMAT_INSTALL_METHOD, context.runningAsBinary),
+    method: detectMethod(raw.method ?? context.env.RUNMAT_INSTALL_METHOD, context),
   };
 }
 
@@ -296,9 +302,14 @@ export async function parseCommandLine(argv: string[], context: CliContext): Pro
     .argument("[version]", 'version to install: "latest" (default), v0.6.1 or 0.6.1')
     .version(VERSION, "-V, --version", "print the installer's version")
     .helpOption("-h, --help", "show this help")
-    .showHelpAfterError("(run runmat-install --help for usage)")
     .addHelpText("after", helpEpilogue())
-    .configureOutput({ writeOut: context.write, writeErr: context.writeError })
+    .configureOutput({
+      writeOut: context.write,
+      writeErr: context.writeError,
+      // commander's own errors (unknown option, missing argument) get a hint like every other.
+      outputError: (text, write) =>
+        write(`${text.trimEnd()}\n  hint: Run runmat-install --help for the options and commands.\n`),
+    })
     // Options after a subcommand belong to it (`status --json`); ones before it, such as the
     // bootstrappers' `--method shell`, to the program. Each subcommand sees both.
     .enablePositionalOptions()

@@ -100,7 +100,12 @@ export type TelemetryEvent = (typeof TELEMETRY_EVENTS)[number];
 export const PAYLOAD_KEYS = ["event_label", "os", "arch", "platform", "release", "method", "cid"] as const;
 export type Payload = Record<(typeof PAYLOAD_KEYS)[number], string>;
 
-export const METHODS = ["shell", "powershell", "npx", "binary"] as const;
+/**
+ * How the installer was started: by a bootstrapper (shell, powershell), by npx or `npm exec`
+ * (npx), as an installed npm package run directly (npm), as a prebuilt single binary (binary),
+ * or from anything else, such as a git checkout (source).
+ */
+export const METHODS = ["shell", "powershell", "npx", "npm", "binary", "source"] as const;
 export type Method = (typeof METHODS)[number];
 
 /** Old scripts wrote GUIDs and "1700000000-12345" ids; both match. Anything else is never sent. */

@@ -52,7 +52,7 @@ export async function download(
     await sink.restart();
   };
   try {
-    await withRetries(client, `Download of ${url.pathname.split("/").pop()}`, async () => {
+    await withRetries(client, `Download of ${url.pathname.split("/").pop()}`, url, async () => {
       const headers: Record<string, string> = { accept: "application/octet-stream" };
       if (written > 0) headers.range = `bytes=${written}-`;
       const response = await openUrl(client, url, headers);

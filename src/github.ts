@@ -1,8 +1,27 @@
 // Release lookup on the GitHub REST API (or a GitHub Enterprise / mirror with the same shape),
 // and what GitHub's refusals mean.
+
+import type { ReleaseOptions } from "./cli.js";
 import { InstallError } from "./errors.js";
-import { fetchText, type HttpClient, HttpStatusError } from "./http.js";
+import { createHttpClient, fetchText, type HttpClient, HttpStatusError } from "./http.js";
 import { type Release, type ReleaseAsset, type Tag, toTag } from "./release.js";
+
+/** An HTTP client for the release lookup and downloads that `options` describe. */
+export function gitHubClient(
+  options: ReleaseOptions,
+  signal: AbortSignal,
+  debug: (message: string) => void,
+  env: NodeJS.ProcessEnv,
+): Promise<HttpClient> {
+  return createHttpClient({
+    apiOrigin: new URL(options.apiUrl).origin,
+    token: options.token,
+    timeoutMs: options.timeoutMs,
+    signal,
+    debug,
+    env,
+  });
+}
 
 function isAsset(value: unknown): value is ReleaseAsset {
   const asset = value as ReleaseAsset;

@@ -3,7 +3,7 @@
 import type { Dispatcher } from "undici";
 import { InstallError, isAbortError } from "./errors.js";
 import { sleep } from "./sleep.js";
-import { checkUrlAllowed } from "./url-policy.js";
+import { checkUrlAllowed, proxyForUrl } from "./url-policy.js";
 import { VERSION } from "./version.js";
 
 export interface HttpSettings {
@@ -15,6 +15,8 @@ export interface HttpSettings {
   signal: AbortSignal;
   /** Writes diagnostics for --verbose; never receives the token. */
   debug: (message: string) => void;
+  /** The proxy environment (HTTPS_PROXY and friends), to say when a failure was the proxy's. */
+  env: NodeJS.ProcessEnv;
 }
 
 export interface HttpClient {
@@ -99,16 +101,30 @@ function isTransient(error: unknown): boolean {
   return true;
 }
 
-function proxyRefusal(error: unknown): InstallError | null {
+function proxyRefusal(error: unknown, proxy: URL | null): InstallError | null {
   const match = /Proxy response \((\d+)\)/.exec((error as Error | undefined)?.message ?? "");
   if (!match) return null;
-  const needsAuth = match[1] === "407";
+  const status = match[1];
+  if (status !== "401" && status !== "407") {
+    return new InstallError(
+      "network",
+      `The proxy refused the connection (HTTP ${status}).`,
+      "Check HTTPS_PROXY / HTTP_PROXY, or add the host to NO_PROXY.",
+      { cause: error },
+    );
+  }
+  if (proxy?.username) {
+    return new InstallError(
+      "network",
+      `The proxy ${proxy.host} rejected the credentials in its URL (HTTP ${status}).`,
+      "Check the user name and password in HTTPS_PROXY / HTTP_PROXY; URL-encode special characters (@ as %40, : as %3A).",
+      { cause: error },
+    );
+  }
   return new InstallError(
     "network",
-    `The proxy refused the connection (HTTP ${match[1]}${needsAuth ? ": authentication required" : ""}).`,
-    needsAuth
-      ? "Put credentials in the proxy URL, e.g. HTTPS_PROXY=http://user:password@proxy:8080 (URL-encode special characters)."
-      : "Check HTTPS_PROXY / HTTP_PROXY, or add the host to NO_PROXY.",
+    `The proxy${proxy ? ` ${proxy.host}` : ""} refused the connection (HTTP ${status}: authentication required).`,
+    "Put credentials in the proxy URL, e.g. HTTPS_PROXY=http://user:password@proxy:8080 (URL-encode special characters).",
     { cause: error },
   );
 }
@@ -117,15 +133,17 @@ function proxyRefusal(error: unknown): InstallError | null {
 export async function withRetries<T>(
   client: HttpClient,
   what: string,
+  url: URL,
   attempt: (attemptNumber: number) => Promise<T>,
 ): Promise<T> {
+  const proxy = proxyForUrl(url, client.settings.env);
   let lastError: unknown;
   for (let n = 0; n < MAX_ATTEMPTS; n++) {
     try {
       return await attempt(n);
     } catch (error) {
       if (client.settings.signal.aborted) throw client.settings.signal.reason ?? error;
-      if (!isTransient(error)) throw proxyRefusal(error) ?? permanent(what, error);
+      if (!isTransient(error)) throw proxyRefusal(error, proxy) ?? permanent(what, error);
       lastError = error;
       if (n < RETRY_DELAYS_MS.length) {
         client.settings.debug(`${what}: ${describeNetworkError(error)}; retrying`);
@@ -138,6 +156,14 @@ export async function withRetries<T>(
       "network",
       `${what} failed: the server answered HTTP ${lastError.statusCode} ${MAX_ATTEMPTS} times.`,
       "The server is having trouble; try again in a few minutes.",
+      { cause: lastError },
+    );
+  }
+  if (proxy && errorCode(lastError) === "ECONNREFUSED") {
+    throw new InstallError(
+      "network",
+      `${what} failed: the proxy ${proxy.host} refused the connection (${MAX_ATTEMPTS} attempts).`,
+      "Check that the proxy in HTTPS_PROXY / HTTP_PROXY is running at that address, or add the host to NO_PROXY.",
       { cause: lastError },
     );
   }
@@ -160,10 +186,14 @@ function permanent(what: string, error: unknown): unknown {
   );
 }
 
-function describeNetworkError(error: unknown): string {
+function errorCode(error: unknown): string | undefined {
   const err = error as (Error & { code?: string; cause?: { code?: string } }) | undefined;
-  const code = err?.code ?? err?.cause?.code;
-  switch (code) {
+  return err?.code ?? err?.cause?.code;
+}
+
+function describeNetworkError(error: unknown): string {
+  const err = error as Error | undefined;
+  switch (errorCode(error)) {
     case "ECONNREFUSED":
       return "connection refused";
     case "ENOTFOUND":
@@ -184,7 +214,7 @@ function describeNetworkError(error: unknown): string {
 
 /** GETs a small JSON or text document with retries. Non-2xx statuses surface as HttpStatusError. */
 export async function fetchText(client: HttpClient, url: URL, what: string, accept: string): Promise<string> {
-  return withRetries(client, what, async () => {
+  return withRetries(client, what, url, async () => {
     const response = await openUrl(client, url, { accept });
     if (response.statusCode < 200 || response.statusCode >= 300) {
       await response.body.dump();

@@ -8,8 +8,7 @@ import { isSharedLibrary } from "./archive-policy.js";
 import type { CommonOptions, ReleaseOptions, UpdateOptions } from "./cli.js";
 import { EXIT_UPDATE_AVAILABLE } from "./contract.js";
 import { InstallError } from "./errors.js";
-import { fetchRelease } from "./github.js";
-import { createHttpClient } from "./http.js";
+import { fetchRelease, gitHubClient } from "./github.js";
 import { findOnPath, isOwnedFile, isOwnedLine, removeLine } from "./path-plan.js";
 import { type PathEdit, type Receipt, readReceipt, receiptPath } from "./receipt.js";
 import { compareVersions, type Release, type Tag } from "./release.js";
@@ -45,14 +44,8 @@ async function loadReceipt(options: CommonOptions, command: "update" | "uninstal
   );
 }
 
-async function latestRelease(options: ReleaseOptions, signal: AbortSignal, ui: Ui): Promise<Release> {
-  const http = await createHttpClient({
-    apiOrigin: new URL(options.apiUrl).origin,
-    token: options.token,
-    timeoutMs: options.timeoutMs,
-    signal,
-    debug: (m) => ui.debug(m),
-  });
+async function latestRelease(options: ReleaseOptions, ui: Ui, env: NodeJS.ProcessEnv): Promise<Release> {
+  const http = await gitHubClient(options, new AbortController().signal, (m) => ui.debug(m), env);
   try {
     return await fetchRelease(http, options.apiUrl, options.repo, null);
   } finally {
@@ -84,7 +77,7 @@ export async function runStatus(
   const onPath = binary ? findOnPath(basename(binary), env, existsSync) : null;
   const latest = offline
     ? null
-    : await latestRelease(options, new AbortController().signal, ui).then(
+    : await latestRelease(options, ui, env).then(
         (release) => release.tag_name,
         () => null,
       );
@@ -136,7 +129,7 @@ export async function runUpdate(
 ): Promise<number> {
   const ui = new Ui(options.output, env);
   const receipt = await loadReceipt(options, "update");
-  const latest = await latestRelease(options, new AbortController().signal, ui);
+  const latest = await latestRelease(options, ui, env);
   const installed = receipt.tag ?? "an unknown version";
   if (!isNewer(latest.tag_name, receipt.tag)) {
     ui.result(`RunMat ${installed} is already up to date.`);

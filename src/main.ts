@@ -62,6 +62,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     env,
     platform: process.platform,
     runningAsBinary: await runningAsBinary(),
+    entryPoint: process.argv[1] ?? "",
     write: (text) => process.stdout.write(text),
     writeError: (text) => process.stderr.write(text),
   };

@@ -9,7 +9,7 @@ import { locateRelease } from "./archive.js";
 import type { InstallOptions } from "./cli.js";
 import { fetchAndUnpack } from "./fetch-unpack.js";
 import { makeDirectories } from "./fs-atomic.js";
-import { createHttpClient } from "./http.js";
+import { gitHubClient } from "./github.js";
 import type { InstallObserver, InstallOutcome, InstallSummary } from "./install-types.js";
 import { shadowingBinary } from "./path-plan.js";
 import { acquireLock } from "./place.js";
@@ -35,15 +35,7 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
   observer.hostDetected(describeHost(deps.probes));
   const target = resolveTarget(deps.probes);
   observer.targetResolved(target.platform);
-  const http = options.archive
-    ? null
-    : await createHttpClient({
-        apiOrigin: new URL(options.apiUrl).origin,
-        token: options.token,
-        timeoutMs: options.timeoutMs,
-        signal,
-        debug: observer.debug,
-      });
+  const http = options.archive ? null : await gitHubClient(options, signal, observer.debug, deps.env);
   try {
     const source = http
       ? await resolveFromRelease(options, target, http, observer, deps.release)

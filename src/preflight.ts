@@ -16,10 +16,11 @@ export async function checkWritableLocations(options: InstallOptions): Promise<v
   }
   const home = await stat(options.home).catch(() => null);
   if (!home?.isDirectory()) {
+    const variable = process.platform === "win32" ? "USERPROFILE" : "HOME";
     throw new InstallError(
       "filesystem",
-      `The home directory ${options.home} does not exist.`,
-      "Set HOME to your home directory (USERPROFILE on Windows), then run the installer again.",
+      `The home directory ${options.home} ${home ? "is not a directory" : "does not exist"}.`,
+      `${variable} is set to ${options.home}: create that directory, or set ${variable} to your real home directory, then run the installer again.`,
     );
   }
   const runmatHome = await stat(options.runmatHome).catch(() => null);

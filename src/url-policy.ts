@@ -9,6 +9,32 @@ function isLoopbackHost(hostname: string): boolean {
 }
 
 /**
+ * The proxy a request to `url` goes through, read from the environment as undici's
+ * EnvHttpProxyAgent reads it (lower case first, HTTPS falling back to HTTP, NO_PROXY by host
+ * suffix, optional port, or "*"). Used to explain proxy failures, never to choose the route.
+ */
+export function proxyForUrl(url: URL, env: NodeJS.ProcessEnv): URL | null {
+  const http = env.http_proxy || env.HTTP_PROXY;
+  const raw = url.protocol === "https:" ? env.https_proxy || env.HTTPS_PROXY || http : http;
+  if (!raw) return null;
+  const noProxy = (env.no_proxy || env.NO_PROXY || "").split(/[\s,]+/).filter(Boolean);
+  const port = url.port || (url.protocol === "https:" ? "443" : "80");
+  for (const rule of noProxy) {
+    if (rule === "*") return null;
+    const [ruleHost, rulePort] = rule.replace(/^\*?\./, ".").split(":");
+    if (rulePort && rulePort !== port) continue;
+    const host = url.hostname;
+    if (host === ruleHost.replace(/^\./, "") || (ruleHost.startsWith(".") && host.endsWith(ruleHost)))
+      return null;
+  }
+  try {
+    return new URL(raw.includes("://") ? raw : `http://${raw}`);
+  } catch {
+    return null;
+  }
+}
+
+/**
  * A bad URL the user gave is a usage error; one a server handed us is a network error.
  */
 export function checkUrlAllowed(raw: string | URL, what: string, kind: ErrorKind = "usage"): URL {

@@ -347,9 +347,18 @@ describe("offline and planning", () => {
     const run = await runInstaller(home, ["not-a-version"]);
     assert.equal(run.code, 2);
     assert.match(run.stderr, /is not a version/);
-    const unknown = await runInstaller(home, ["--bogus"]);
-    assert.equal(unknown.code, 2);
   });
+
+  for (const args of [["--bogus"], ["status", "--dir", "x"], ["telemetry"]]) {
+    it(`answers ${args.join(" ")} with one error line and a hint, exit 2`, async () => {
+      const run = await runInstaller(home, args);
+      assert.equal(run.code, 2);
+      assert.match(
+        run.stderr,
+        /^error: .+\n {2}hint: Run runmat-install --help for the options and commands\.\n$/,
+      );
+    });
+  }
 });
 
 describe("PATH", () => {
@@ -453,7 +462,36 @@ describe("proxy", () => {
       env: { HTTP_PROXY: proxy.bareUrl, HTTPS_PROXY: proxy.bareUrl },
     });
     assert.equal(run.code, 3);
-    assert.match(run.stderr, /proxy refused the connection \(HTTP 407: authentication required\)/);
+    assert.match(
+      run.stderr,
+      /proxy 127\.0\.0\.1:\d+ refused the connection \(HTTP 407: authentication required\)/,
+    );
+    assert.match(run.stderr, /hint: Put credentials in the proxy URL/);
     assert.equal(existsSync(bin()), false);
+  });
+
+  it("says so when the proxy rejects the credentials it was given", async () => {
+    publishRelease(server, "v0.6.1");
+    const wrong = proxy.bareUrl.replace("://", "://alice:wrong@");
+    const run = await runInstaller(home, serverArgs(server), {
+      env: { HTTP_PROXY: wrong, HTTPS_PROXY: wrong },
+    });
+    assert.equal(run.code, 3);
+    assert.match(
+      run.stderr,
+      /error: The proxy 127\.0\.0\.1:\d+ rejected the credentials in its URL \(HTTP 407\)/,
+    );
+    assert.match(run.stderr, /hint: Check the user name and password in HTTPS_PROXY/);
+    assert.doesNotMatch(run.stderr, /wrong/, "the password is never printed");
+  });
+
+  it("names the proxy when the proxy refuses connections", async () => {
+    publishRelease(server, "v0.6.1");
+    const run = await runInstaller(home, serverArgs(server), {
+      env: { HTTP_PROXY: "http://127.0.0.1:9", HTTPS_PROXY: "http://127.0.0.1:9" },
+    });
+    assert.equal(run.code, 3);
+    assert.match(run.stderr, /error: Release lookup failed: the proxy 127\.0\.0\.1:9 refused the connection/);
+    assert.match(run.stderr, /hint: Check that the proxy in HTTPS_PROXY/);
   });
 });

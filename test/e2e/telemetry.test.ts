@@ -29,7 +29,8 @@ function assertEvents(labels: string[], release: string, platform = HOST_PLATFOR
     assert.match(String(event.arch), /^(x86_64|arm64)$/);
     assert.equal(event.platform, platform);
     assert.equal(event.release, release);
-    assert.equal(event.method, "npx");
+    // Run from this checkout's bin/runmat-install.js, neither through npx nor from node_modules.
+    assert.equal(event.method, "source");
   }
 }
 
@@ -196,6 +197,7 @@ describe("telemetry events", () => {
       env: {},
       platform: "linux",
       runningAsBinary: false,
+      entryPoint: "/checkout/bin/runmat-install.js",
       write: () => {},
       writeError: () => {},
     });

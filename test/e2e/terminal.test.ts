@@ -25,15 +25,17 @@ let installerUrl: string;
 /** The npm package as `npm pack` makes it, and a private npx cache to run it from. */
 let npxDir: string;
 
-const ENTRY_POINTS: [string, (args: string) => string][] = [
+/** Each way users start the installer, and the `method` its telemetry must report. */
+const ENTRY_POINTS: [string, (args: string) => string, string][] = [
   [
     "npx",
     (args) =>
       `npm_config_cache=${npxDir}/cache npm_config_update_notifier=false npx --yes --package=${npxDir}/runmat-install-${VERSION}.tgz runmat-install ${args}`,
+    "npx",
   ],
-  ["the npm package's bin", (args) => `${process.execPath} ${CLI} ${args}`],
-  ["the single binary", (args) => `${seaBinary("runmat-install-linux-x64")} ${args}`],
-  ["sh install.sh", (args) => `sh ${join(ROOT, "bootstrap", "install.sh")} ${args}`],
+  ["the bin of this checkout", (args) => `${process.execPath} ${CLI} ${args}`, "source"],
+  ["the single binary", (args) => `${seaBinary("runmat-install-linux-x64")} ${args}`, "binary"],
+  ["sh install.sh", (args) => `sh ${join(ROOT, "bootstrap", "install.sh")} ${args}`, "shell"],
 ];
 
 type Phase = "download" | "extraction" | "smoke test";
@@ -78,7 +80,7 @@ after(async () => {
 });
 
 describe("Ctrl-C at an interactive terminal", () => {
-  for (const [entry, command] of ENTRY_POINTS) {
+  for (const [entry, command, method] of ENTRY_POINTS) {
     for (const phase of PHASES) {
       it(`${entry}: stops during the ${phase}, rolls back, exits 130 and restores the terminal`, async () => {
         const home = await makeHome("tty");
@@ -125,6 +127,10 @@ describe("Ctrl-C at an interactive terminal", () => {
           );
           assert.deepEqual(changes, [], "HOME is as before: the earlier install intact, no staging");
           assert.deepEqual(sink.labels(), ["install_start", "install_failed"]);
+          assert.ok(
+            sink.events.every((event) => event.method === method),
+            `method ${method}: ${JSON.stringify(sink.events)}`,
+          );
         } finally {
           await terminal.close();
           await cleanHome(home);

@@ -57,7 +57,7 @@ const scenarios: Scenario[] = [
   fs("HOME unset", { exit: 6, message: /HOME is not set/, arrange: () => ({ env: { HOME: undefined } }) }),
   fs("HOME points to a missing directory", {
     exit: 6,
-    message: /does not exist/,
+    message: /does not exist\.\n {2}hint: HOME is set to \S+: create that directory/,
     arrange: (w) => ({ env: { HOME: join(w.home, "no-such-home") } }),
   }),
   fs("HOME with spaces and unicode", {
