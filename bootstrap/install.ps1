@@ -28,6 +28,7 @@ $ExitCodes = @{
     platform = 5
     filesystem = 6
     verification = 7
+    not-installed = 11
     interrupted = 130
 }
 $StateDir = '.runmat'

@@ -1,6 +1,5 @@
 // Pure rules for what a release archive may contain. Both the tar and the zip reader ask
 // EntryGuard about every entry before writing a byte of it.
-import { posix } from "node:path";
 import { InstallError } from "./errors.js";
 
 export type EntryType = "file" | "directory" | "symlink" | "hardlink" | "other";
@@ -10,8 +9,6 @@ export interface ArchiveEntry {
   type: EntryType;
   /** Declared uncompressed size in bytes. */
   size: number;
-  /** Target of a symlink (relative to the entry) or hardlink (relative to the archive root). */
-  linkTarget?: string;
 }
 
 export interface ExtractLimits {
@@ -21,8 +18,12 @@ export interface ExtractLimits {
 
 const DEFAULT_LIMITS: ExtractLimits = { maxEntries: 10_000, maxTotalBytes: 2 * 1024 ** 3 };
 
+/** Longer names or deeper paths are no RunMat release's (and would cost the filesystem dearly). */
+export const MAX_NAME_LENGTH = 1024;
+export const MAX_DEPTH = 32;
+
 function unsafe(name: string, why: string): InstallError {
-  const shown = JSON.stringify(name).slice(0, 120);
+  const shown = JSON.stringify(name.slice(0, 80)) + (name.length > 80 ? "…" : "");
   return new InstallError(
     "integrity",
     `Refusing the archive: entry ${shown} ${why}.`,
@@ -30,26 +31,35 @@ function unsafe(name: string, why: string): InstallError {
   );
 }
 
-/** Returns the entry's path as safe relative segments, or throws. An empty result means the root itself. */
+/**
+ * Returns the entry's path as safe relative segments, or throws. An empty result means the root
+ * itself. Linear in the name's length, which is bounded before anything else is looked at.
+ */
 function safeRelativePath(name: string): string[] {
+  if (name.length > MAX_NAME_LENGTH)
+    throw unsafe(name, `has a name longer than ${MAX_NAME_LENGTH} characters`);
   if (/[\x00-\x1f\x7f]/.test(name)) throw unsafe(name, "has control characters in its name");
   if (/^[/\\]/.test(name) || /^[A-Za-z]:/.test(name)) throw unsafe(name, "has an absolute path");
   const segments = name.split(/[/\\]+/).filter((segment) => segment !== "" && segment !== ".");
   if (segments.includes("..")) throw unsafe(name, "climbs out of the install directory with ..");
+  if (segments.length > MAX_DEPTH) throw unsafe(name, `is more than ${MAX_DEPTH} directories deep`);
   return segments;
 }
 
+/**
+ * Decides about every entry before a byte of it is written. Links of any kind are refused:
+ * RunMat's releases hold regular files only (the binary, and on Windows its DLLs), and a link is
+ * the one entry whose path can be checked as inside the staging directory and still resolve
+ * outside it, through other links. Without links, every checked path is where it lands.
+ */
 export class EntryGuard {
   private entries = 0;
   private totalBytes = 0;
-  private readonly symlinks = new Set<string>();
 
   constructor(private readonly limits: ExtractLimits = DEFAULT_LIMITS) {}
 
   /** Throws unless the entry is safe to write; returns its normalised relative path. */
   check(entry: ArchiveEntry): string {
-    const segments = safeRelativePath(entry.name);
-    const path = segments.join("/");
     this.entries += 1;
     if (this.entries > this.limits.maxEntries) {
       throw unsafe(
@@ -57,6 +67,7 @@ export class EntryGuard {
         `is one of more than ${this.limits.maxEntries} entries (a RunMat release has a few)`,
       );
     }
+    const path = safeRelativePath(entry.name).join("/");
     this.totalBytes += Math.max(0, entry.size);
     if (this.totalBytes > this.limits.maxTotalBytes) {
       throw unsafe(
@@ -64,35 +75,25 @@ export class EntryGuard {
         `takes the unpacked size past ${this.limits.maxTotalBytes} bytes (a zip bomb?)`,
       );
     }
-    for (let i = 1; i <= segments.length; i++) {
-      if (this.symlinks.has(segments.slice(0, i).join("/"))) {
-        throw unsafe(entry.name, "is written through a symbolic link");
-      }
-    }
     switch (entry.type) {
       case "file":
       case "directory":
         return path;
-      case "symlink": {
-        const target = entry.linkTarget ?? "";
-        if (target === "" || /^[/\\]/.test(target) || /^[A-Za-z]:/.test(target)) {
-          throw unsafe(entry.name, `is a link to an absolute path (${target})`);
-        }
-        const resolved = posix.normalize(posix.join(posix.dirname(path), target.replace(/\\/g, "/")));
-        if (resolved === ".." || resolved.startsWith("../")) {
-          throw unsafe(entry.name, `is a link pointing outside the archive (${target})`);
-        }
-        this.symlinks.add(path);
-        return path;
-      }
-      case "hardlink": {
-        const target = entry.linkTarget ?? "";
-        const targetSegments = safeRelativePath(target);
-        if (targetSegments.length === 0) throw unsafe(entry.name, "is a hard link to the archive root");
-        return path;
-      }
+      case "symlink":
+      case "hardlink":
+        throw unsafe(entry.name, "is a link (a RunMat release holds regular files only)");
       default:
         throw unsafe(entry.name, "is a device, FIFO or other special file");
+    }
+  }
+
+  /** Refuses an archive that announces more entries than the limit, before reading any. */
+  checkDeclaredCount(count: number): void {
+    if (count > this.limits.maxEntries) {
+      throw unsafe(
+        `(${count} entries)`,
+        `declares more than ${this.limits.maxEntries} entries (a RunMat release has a few)`,
+      );
     }
   }
 }

@@ -3,19 +3,13 @@
 // through yauzl, so neither holds the archive in memory.
 import { once } from "node:events";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, open, readdir, stat, symlink } from "node:fs/promises";
+import { lstat, mkdir, open, readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, createInflateRaw, type Gunzip } from "node:zlib";
 import type { Entry as ZipEntry, ZipFile } from "yauzl";
-import {
-  type ArchiveEntry,
-  EntryGuard,
-  type EntryType,
-  type ExtractLimits,
-  isSharedLibrary,
-} from "./archive-policy.js";
+import { EntryGuard, type EntryType, type ExtractLimits, isSharedLibrary } from "./archive-policy.js";
 import { InstallError, isAbortError, toInstallError } from "./errors.js";
 
 export type ArchiveKind = "tar.gz" | "zip";
@@ -71,6 +65,17 @@ export async function extractArchive(
   }
 }
 
+/**
+ * What unverified data may expand to: 20 times its compressed size, and 64 MiB in any case.
+ * RunMat's archives compress about 3 to 1; a bomb compresses a thousand to one.
+ */
+export const MAX_EXPANSION_RATIO = 20;
+const MIN_EXPANSION_ALLOWANCE = 64 * 1024 ** 2;
+
+function expansionAllowance(compressedBytes: number): number {
+  return Math.max(MIN_EXPANSION_ALLOWANCE, MAX_EXPANSION_RATIO * compressedBytes);
+}
+
 const TAR_TYPES = new Map<string, EntryType>([
   ["File", "file"],
   ["OldFile", "file"],
@@ -91,6 +96,8 @@ export class TarExtraction {
   private rejectFinished!: (reason: unknown) => void;
   private readonly unpack: import("tar").Unpack;
   private readonly gunzip: Gunzip;
+  private compressedBytes = 0;
+  private expandedBytes = 0;
 
   private constructor(Unpack: typeof import("tar").Unpack, destination: string, guard: EntryGuard) {
     // Node's own gunzip runs on the thread pool, beside the download and the writes, and its
@@ -103,13 +110,12 @@ export class TarExtraction {
       preserveOwner: false,
       filter: (path, entry) => {
         if (this.failure) return false;
-        const info = entry as { type?: string; size?: number; linkpath?: string };
+        const info = entry as { type?: string; size?: number };
         try {
           guard.check({
             name: path,
             type: TAR_TYPES.get(info.type ?? "") ?? "other",
             size: info.size ?? 0,
-            linkTarget: info.linkpath,
           });
           return true;
         } catch (error) {
@@ -125,6 +131,19 @@ export class TarExtraction {
     this.finished.catch(() => {}); // observed through write(), end() and settled()
     this.unpack.on("error", (error: unknown) => this.abort(error));
     this.gunzip.on("error", (error: unknown) => this.abort(error));
+    this.gunzip.on("data", (chunk: Buffer) => {
+      this.expandedBytes += chunk.length;
+      // Data not yet verified against its checksum may not expand without bound.
+      if (this.expandedBytes > expansionAllowance(this.compressedBytes)) {
+        this.abort(
+          new InstallError(
+            "integrity",
+            `Refusing the archive: it expands to more than ${MAX_EXPANSION_RATIO} times its compressed size (a decompression bomb?).`,
+            "The release archive is unsafe or corrupt; do not install it. Report it to the RunMat maintainers.",
+          ),
+        );
+      }
+    });
     this.gunzip.pipe(this.unpack as unknown as NodeJS.WritableStream);
   }
 
@@ -136,6 +155,7 @@ export class TarExtraction {
   /** Feeds bytes, waiting while the unpacker catches up. */
   async write(chunk: Buffer): Promise<void> {
     if (this.failure) throw this.failure;
+    this.compressedBytes += chunk.length;
     if (!this.gunzip.write(chunk)) await Promise.race([once(this.gunzip, "drain"), this.finished]);
     if (this.failure) throw this.failure;
   }
@@ -182,44 +202,51 @@ async function extractZip(file: string, destination: string, guard: EntryGuard, 
     ),
   );
   try {
-    const entries = await new Promise<ZipEntry[]>((resolve, reject) => {
-      const all: ZipEntry[] = [];
-      zip.on("entry", (entry: ZipEntry) => {
-        all.push(entry);
+    // The end record says how many entries follow: too many is refused before reading one.
+    guard.checkDeclaredCount(zip.entryCount);
+    // Every entry is checked, declared sizes included, as the central directory is read and
+    // before anything is written: a zip bomb or a hostile name stops the reading there.
+    const entries = await new Promise<{ entry: ZipEntry; path: string; type: EntryType }[]>(
+      (resolve, reject) => {
+        const all: { entry: ZipEntry; path: string; type: EntryType }[] = [];
+        zip.on("entry", (entry: ZipEntry) => {
+          try {
+            if (signal.aborted) throw signal.reason;
+            const type = zipEntryType(entry);
+            const name = (entry.fileName as unknown as Buffer).toString("utf8");
+            if (entry.uncompressedSize > expansionAllowance(entry.compressedSize)) {
+              throw new InstallError(
+                "integrity",
+                `Refusing the archive: entry ${JSON.stringify(name.slice(0, 80))} expands more than ${MAX_EXPANSION_RATIO} times (a zip bomb?).`,
+                "The release archive is unsafe or corrupt; do not install it. Report it to the RunMat maintainers.",
+              );
+            }
+            all.push({ entry, type, path: guard.check({ name, type, size: entry.uncompressedSize }) });
+            zip.readEntry();
+          } catch (error) {
+            reject(error);
+          }
+        });
+        zip.on("end", () => resolve(all));
+        zip.on("error", reject);
         zip.readEntry();
-      });
-      zip.on("end", () => resolve(all));
-      zip.on("error", reject);
-      zip.readEntry();
-    });
-    // Check every entry, including declared sizes, before writing anything: a zip bomb stops here.
-    const plan = entries.map((entry) => {
-      const archiveEntry: ArchiveEntry = {
-        name: (entry.fileName as unknown as Buffer).toString("utf8"),
-        type: zipEntryType(entry),
-        size: entry.uncompressedSize,
-      };
-      if (archiveEntry.type === "symlink") archiveEntry.linkTarget = "(pending)";
-      return { entry, archiveEntry };
-    });
-    for (const { entry, archiveEntry } of plan) {
-      if (signal.aborted) throw signal.reason;
-      if (archiveEntry.type === "symlink") {
-        archiveEntry.linkTarget = (await readZipEntry(zip, entry)).toString("utf8");
-      }
-      const path = guard.check(archiveEntry);
+      },
+    );
+    for (const { entry, path, type } of entries) {
+      signal.throwIfAborted();
       const target = join(destination, path);
-      if (archiveEntry.type === "directory") {
+      if (type === "directory") {
         await mkdir(target, { recursive: true });
         continue;
       }
       await mkdir(dirname(target), { recursive: true });
-      if (archiveEntry.type === "symlink") {
-        await symlink(archiveEntry.linkTarget!, target);
-        continue;
-      }
       const mode = (entry.externalFileAttributes >>> 16) & 0o777 || 0o644;
-      await pipeline([...(await zipEntryData(file, entry)), createWriteStream(target, { mode })], { signal });
+      await pipeline(
+        [...(await zipEntryData(file, entry)), createWriteStream(target, { mode, flags: "wx" })],
+        {
+          signal,
+        },
+      );
     }
   } finally {
     zip.close();
@@ -272,21 +299,6 @@ async function zipEntryData(
     : [raw, sizeCheck];
 }
 
-function readZipEntry(zip: ZipFile, entry: ZipEntry): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    zip.openReadStream(entry, async (error, stream) => {
-      if (error) return reject(error);
-      const chunks: Buffer[] = [];
-      try {
-        for await (const chunk of stream) chunks.push(chunk as Buffer);
-        resolve(Buffer.concat(chunks).subarray(0, 4096));
-      } catch (readError) {
-        reject(readError);
-      }
-    }),
-  );
-}
-
 export interface UnpackedRelease {
   /** The staging directory that holds the binary (the archive root, or one level down). */
   directory: string;
@@ -294,18 +306,25 @@ export interface UnpackedRelease {
   files: string[];
 }
 
-/** Finds the binary at the archive root or one directory down, with the libraries beside it. */
+/**
+ * Finds the binary at the archive root or one directory down, with the libraries beside it.
+ * Only regular files count (lstat, never following anything): a directory or anything else
+ * named like a library is not installed.
+ */
 export async function locateRelease(staging: string, binaryName: string): Promise<UnpackedRelease> {
   const candidates = [staging];
   for (const entry of await readdir(staging, { withFileTypes: true })) {
     if (entry.isDirectory()) candidates.push(join(staging, entry.name));
   }
   for (const directory of candidates) {
-    const binary = await stat(join(directory, binaryName)).catch(() => null);
+    const binary = await lstat(join(directory, binaryName)).catch(() => null);
     if (!binary?.isFile()) continue;
-    const names = await readdir(directory);
-    const libraries = names.filter((name) => name !== binaryName && isSharedLibrary(name)).sort();
-    return { directory, files: [binaryName, ...libraries] };
+    const libraries: string[] = [];
+    for (const entry of await readdir(directory, { withFileTypes: true })) {
+      if (entry.isFile() && entry.name !== binaryName && isSharedLibrary(entry.name))
+        libraries.push(entry.name);
+    }
+    return { directory, files: [binaryName, ...libraries.sort()] };
   }
   throw new InstallError(
     "integrity",

@@ -36,6 +36,18 @@ export async function openFileSink(path: string): Promise<DownloadSink & { close
   };
 }
 
+/** With no size declared by the release, no asset may be larger than this. */
+export const MAX_UNDECLARED_BYTES = 1024 ** 3;
+
+/**
+ * How long a whole download may take: 30 times the stall timeout (15 minutes by default), plus
+ * one second per 10 KiB of the declared size. A body that trickles a byte a second never stalls,
+ * so only this ends it.
+ */
+export function downloadDeadlineMs(stallTimeoutMs: number, size: number | undefined): number {
+  return 30 * stallTimeoutMs + Math.ceil((size ?? 0) / 10_240) * 1000;
+}
+
 export async function download(
   client: HttpClient,
   url: URL,
@@ -43,6 +55,10 @@ export async function download(
   onProgress: ProgressListener,
   sink: DownloadSink,
 ): Promise<DownloadResult> {
+  const name = url.pathname.split("/").pop();
+  const limit = expectedSize ?? MAX_UNDECLARED_BYTES;
+  const deadlineMs = downloadDeadlineMs(client.settings.timeoutMs, expectedSize);
+  const deadline = Date.now() + deadlineMs;
   let hash: Hash = createHash("sha256");
   let written = 0;
   let total = expectedSize;
@@ -52,7 +68,7 @@ export async function download(
     await sink.restart();
   };
   try {
-    await withRetries(client, `Download of ${url.pathname.split("/").pop()}`, url, async () => {
+    await withRetries(client, `Download of ${name}`, url, async () => {
       const headers: Record<string, string> = { accept: "application/octet-stream" };
       if (written > 0) headers.range = `bytes=${written}-`;
       const response = await openUrl(client, url, headers);
@@ -72,6 +88,23 @@ export async function download(
       const length = Number(response.headers["content-length"]);
       if (total === undefined && Number.isFinite(length)) total = written + length;
       for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        // Neither is worth a retry: a server that sends too much or too slowly will again.
+        if (written + chunk.length > limit) {
+          throw new InstallError(
+            "integrity",
+            expectedSize === undefined
+              ? `The server sent more than ${limit} bytes for ${name}, which declares no size.`
+              : `The server sent more than the ${expectedSize} bytes the release declares for ${name}.`,
+            "The download is not the release asset (a broken mirror or proxy?); nothing was installed. Report it if it repeats.",
+          );
+        }
+        if (Date.now() > deadline) {
+          throw new InstallError(
+            "network",
+            `The download of ${name} took longer than ${Math.round(deadlineMs / 1000)} s (the server sends too slowly).`,
+            "Try again later or on another network; a larger --timeout allows longer downloads.",
+          );
+        }
         hash.update(chunk);
         written += chunk.length;
         // A sink that cannot take the bytes (disk full, unsafe archive) is not worth a retry.

@@ -1,13 +1,14 @@
 // status, update and uninstall: everything they know comes from the install receipt,
 // so they never guess what to touch.
 import { existsSync } from "node:fs";
-import { readdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
+import { readdir, rm, rmdir, writeFile } from "node:fs/promises";
 import { basename, join, relative, resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
 import { isSharedLibrary } from "./archive-policy.js";
 import type { CommonOptions, ReleaseOptions, UpdateOptions } from "./cli.js";
 import { EXIT_UPDATE_AVAILABLE } from "./contract.js";
 import { InstallError } from "./errors.js";
+import { readRegularFile } from "./fs-atomic.js";
 import { fetchRelease, gitHubClient } from "./github.js";
 import { findOnPath, isOwnedFile, isOwnedLine, removeLine } from "./path-plan.js";
 import { type PathEdit, type Receipt, readReceipt, receiptPath } from "./receipt.js";
@@ -56,8 +57,8 @@ async function latestRelease(options: ReleaseOptions, ui: Ui, env: NodeJS.Proces
 async function editIsInPlace(edit: PathEdit): Promise<boolean> {
   if (edit.kind === "registry") return windowsPathHas(edit.entry);
   if (edit.kind === "file") return existsSync(edit.path);
-  const content = await readFile(edit.path, "utf8").catch(() => "");
-  return content.split(/\r?\n/).includes(edit.line);
+  const content = await readRegularFile(edit.path).catch(() => null);
+  return (content ?? "").split(/\r?\n/).includes(edit.line);
 }
 
 /** Newer than what is installed; an install whose tag is unknown is always older. */
@@ -219,7 +220,10 @@ export async function runUninstall(
     if (edit.kind === "file") await rm(edit.path, { force: true });
     else if (edit.kind === "registry") await removeFromWindowsPath(edit.entry);
     else {
-      const content = await readFile(edit.path, "utf8").catch(() => null);
+      const content = await readRegularFile(edit.path).catch((error: Error) => {
+        ui.warn(`Skipped ${edit.path} (${error.message}); remove this line from it yourself: ${edit.line}`);
+        return null;
+      });
       if (content === null) continue;
       const updated = removeLine(content, edit.line);
       if (updated === "" && edit.createdFile) await rm(edit.path, { force: true });

@@ -1,9 +1,10 @@
 // Puts files into the install directory atomically, keeping what they replace until the
 // new install has passed its smoke test, and serialising racing installers with a lock file.
 import { randomBytes } from "node:crypto";
-import { chmod, copyFile, open, readdir, readFile, rename, rm, unlink } from "node:fs/promises";
+import { chmod, copyFile, lstat, open, readdir, rename, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { InstallError } from "./errors.js";
+import { NotRegularFileError, readRegularFile } from "./fs-atomic.js";
 import { sleep } from "./sleep.js";
 
 const LOCK_NAME = ".runmat-install.lock";
@@ -32,7 +33,12 @@ export async function acquireLock(directory: string, signal: AbortSignal): Promi
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
     }
-    const holder = Number.parseInt(await readFile(lockPath, "utf8").catch(() => ""), 10);
+    const text = await readRegularFile(lockPath).catch(async (error: Error) => {
+      // A FIFO or socket where our lock belongs is no lock of ours: it would only stall us.
+      if (error instanceof NotRegularFileError) await unlink(lockPath).catch(() => {});
+      return null;
+    });
+    const holder = Number.parseInt(text ?? "", 10);
     // A lock with no pid yet belongs to an installer between open() and write(): wait for it.
     if (Number.isInteger(holder) && holder > 0 && !processIsAlive(holder)) {
       await rm(lockPath, { force: true });
@@ -69,16 +75,35 @@ export async function placeFiles(
   await removeLeftoverBackups(directory);
   const id = `${process.pid}-${randomBytes(3).toString("hex")}`;
   const placed: PlacedFile[] = [];
+  /**
+   * Puts back exactly what was there, whatever shape the new files took (a directory where a
+   * file was, a file that cannot be removed): every file is attempted, and the first failure is
+   * reported only after all of them.
+   */
   const rollback = async () => {
+    let failure: unknown = null;
     for (const file of placed.reverse()) {
-      if (file.backup) await rename(file.backup, file.target);
-      else await rm(file.target, { force: true });
+      try {
+        await rm(file.target, { recursive: true, force: true });
+        if (file.backup) await rename(file.backup, file.target);
+      } catch (error) {
+        failure ??= error;
+      }
     }
+    if (failure) throw failure;
   };
   try {
     for (const name of names) {
       const source = join(sourceDirectory, name);
       const target = join(directory, name);
+      // Only a regular file is ever made executable or moved into place: never through a link.
+      if (!(await lstat(source)).isFile()) {
+        throw new InstallError(
+          "integrity",
+          `Refusing to install ${name}: in the archive it is not a regular file.`,
+          "The release archive is unsafe or corrupt; do not install it. Report it to the RunMat maintainers.",
+        );
+      }
       await chmod(source, 0o755);
       const backup = join(directory, `.${name}.runmat-old-${id}`);
       // Renaming (rather than deleting) the old file also works for a running runmat.exe on Windows.
@@ -93,7 +118,7 @@ export async function placeFiles(
       await moveInto(source, target, join(directory, `.${name}.runmat-new-${id}`));
     }
   } catch (error) {
-    await rollback();
+    await rollback().catch(() => {});
     throw error;
   }
   return {

@@ -4,6 +4,7 @@ import { readdir, rmdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { UnpackedRelease } from "./archive.js";
 import type { InstallOptions } from "./cli.js";
+import { InstallError, toInstallError } from "./errors.js";
 import type { Source } from "./install-types.js";
 import { isOnPath } from "./path-plan.js";
 import { placeFiles } from "./place.js";
@@ -34,7 +35,14 @@ export async function placeAndVerify(
     await placement.commit();
     return source.tag ?? tagFromOutput(smoke.output);
   } catch (error) {
-    await placement.rollback();
+    await placement.rollback().catch((rollbackError: NodeJS.ErrnoException) => {
+      throw new InstallError(
+        "filesystem",
+        `${toInstallError(error).message} Restoring the previous install then failed too (${rollbackError.code ?? rollbackError.message}).`,
+        `Check ${options.dir}: the previous files are kept beside it as .<name>.runmat-old-*; the next run restores them.`,
+        { cause: error },
+      );
+    });
     throw error;
   }
 }

@@ -1,7 +1,6 @@
 // The install receipt: everything an install wrote, so update and uninstall never guess.
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { writeFileAtomic } from "./fs-atomic.js";
+import { readRegularFile, writeFileAtomic } from "./fs-atomic.js";
 import { type Tag, toTag } from "./release.js";
 
 export const RECEIPT_SCHEMA = 1;
@@ -41,13 +40,14 @@ export type ReceiptRead =
 
 /** Reads a receipt of any schema so far, checking shapes rather than trusting them. */
 export async function readReceipt(runmatHome: string): Promise<ReceiptRead> {
-  let text: string;
+  let text: string | null;
   try {
-    text = await readFile(receiptPath(runmatHome), "utf8");
+    // Never blocks: a FIFO in its place is reported as corrupt, not waited on.
+    text = await readRegularFile(receiptPath(runmatHome));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { state: "missing" };
     return { state: "corrupt", reason: (error as Error).message };
   }
+  if (text === null) return { state: "missing" };
   try {
     // On disk the tag is under "version", as schema 1 has always written it.
     const value = JSON.parse(text) as Partial<Omit<Receipt, "tag">> & { version?: unknown };

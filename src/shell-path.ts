@@ -1,8 +1,7 @@
 // Applies a UnixPathPlan: the env files, one source line per startup file, and $GITHUB_PATH.
 import { existsSync } from "node:fs";
-import { appendFile, readFile } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
-import { writeFileAtomic } from "./fs-atomic.js";
+import { appendToRegularFile, NotRegularFileError, readRegularFile, writeFileAtomic } from "./fs-atomic.js";
 import { appendLine, planUnixPath } from "./path-plan.js";
 import type { PathEdit } from "./receipt.js";
 
@@ -14,13 +13,6 @@ export interface PathOutcome {
   warnings: string[];
   /** Directories this run created (outermost first). */
   createdDirs: string[];
-}
-
-async function readIfExists(path: string): Promise<string | null> {
-  return readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
-    if (error.code === "ENOENT") return null;
-    throw error;
-  });
 }
 
 export async function addToUnixPath(
@@ -42,7 +34,7 @@ export async function addToUnixPath(
   for (const file of files) {
     const edit: PathEdit = { kind: "file", path: file.path };
     try {
-      if ((await readIfExists(file.path)) !== file.content) {
+      if ((await readRegularFile(file.path)) !== file.content) {
         if (!dryRun) {
           const created = await writeFileAtomic(file.path, file.content, 0o644);
           if (created) outcome.createdDirs.push(...directoriesBetween(created, dirname(file.path)));
@@ -53,7 +45,7 @@ export async function addToUnixPath(
     } catch (error) {
       // Without ~/.runmat/env a source line would break every login shell: add none.
       outcome.warnings.push(
-        `Could not write ${file.path} (${(error as NodeJS.ErrnoException).code ?? error}); PATH was not changed. Add ${directory} to PATH yourself.`,
+        `Could not write ${file.path} (${describeFileError(error)}); PATH was not changed. Add ${directory} to PATH yourself.`,
       );
       return outcome;
     }
@@ -63,23 +55,28 @@ export async function addToUnixPath(
   for (const { path, line } of lineEdits) {
     const edit: PathEdit = { kind: "line", path, line };
     try {
-      const existing = await readIfExists(path);
+      const existing = await readRegularFile(path);
       if (existing === null) edit.createdFile = true;
       const current = existing ?? "";
       const updated = appendLine(current, line);
       if (updated !== null) {
         // Append rather than rewrite: a symlinked dotfile stays a symlink and keeps its mode.
-        if (!dryRun) await appendFile(path, updated.slice(current.length));
+        if (!dryRun) await appendToRegularFile(path, updated.slice(current.length));
         outcome.changed.push(edit);
       }
       outcome.edits.push(edit);
     } catch (error) {
       outcome.warnings.push(
-        `Could not update ${path} (${(error as NodeJS.ErrnoException).code ?? error}); add this line yourself: ${line}`,
+        `Could not update ${path} (${describeFileError(error)}); add this line yourself: ${line}`,
       );
     }
   }
   return outcome;
+}
+
+function describeFileError(error: unknown): string {
+  if (error instanceof NotRegularFileError) return "it is not a regular file";
+  return (error as NodeJS.ErrnoException).code ?? String(error);
 }
 
 /** `first` and each directory below it down to `last`, outermost first (what `mkdir -p` created). */

@@ -1,8 +1,8 @@
 // The persisted opt-out: ~/.runmat/telemetry.json, written by `runmat-install telemetry disable`.
-import { readFile, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { TELEMETRY_SETTINGS_FILE } from "../contract.js";
-import { writeFileAtomic } from "../fs-atomic.js";
+import { readRegularFile, writeFileAtomic } from "../fs-atomic.js";
 import { type Consent, consentFromEnvironment, consentFromSetting } from "./consent.js";
 import { idPath } from "./id.js";
 
@@ -13,7 +13,9 @@ export function settingsPath(runmatHome: string): string {
 async function isPersistedDisabled(runmatHome: string): Promise<boolean> {
   if (!runmatHome) return false;
   try {
-    const value = JSON.parse(await readFile(settingsPath(runmatHome), "utf8")) as { enabled?: unknown };
+    const text = await readRegularFile(settingsPath(runmatHome));
+    if (text === null) return false;
+    const value = JSON.parse(text) as { enabled?: unknown };
     return value.enabled === false;
   } catch {
     return false;

@@ -86,12 +86,12 @@ const scenarios: Scenario[] = [
   fs("a profile that is a symlink", {
     exit: 0,
     arrange: async (w) => {
-      await writeFile(join(w.home, "dotfiles", "zshrc"), "# zsh, no runmat line yet\n");
-      execFileSync("ln", ["-s", join(w.home, "dotfiles", "zshrc"), join(w.home, ".zshrc")]);
+      await writeFile(join(w.home, "dotfiles", "zshenv"), "# zsh, no runmat line yet\n");
+      execFileSync("ln", ["-s", join(w.home, "dotfiles", "zshenv"), join(w.home, ".zshenv")]);
     },
     check: async (w) => {
       assert.equal(
-        await readFile(join(w.home, "dotfiles", "zshrc"), "utf8"),
+        await readFile(join(w.home, "dotfiles", "zshenv"), "utf8"),
         `# zsh, no runmat line yet\n${PROFILE_LINE}\n`,
       );
     },
