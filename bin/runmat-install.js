@@ -5,7 +5,6 @@ import { requireRecentNode } from "../dist/src/node-floor.js";
 
 // Before anything else is loaded: on an older Node.js the CLI's modules fail to load at all.
 requireRecentNode();
-const { main } = await import("../dist/src/main.js");
+const { main, exitWhenFlushed } = await import("../dist/src/main.js");
 
-// Exit explicitly: idle keep-alive sockets must not hold the process open.
-process.exit(await main(process.argv.slice(2)));
+await exitWhenFlushed(await main(process.argv.slice(2)));

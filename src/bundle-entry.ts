@@ -1,4 +1,4 @@
 // Entry point of the single-file bundle (dist/runmat-install.cjs) and of the SEA binaries.
-import { main } from "./main.js";
+import { exitWhenFlushed, main } from "./main.js";
 
-void main(process.argv.slice(2)).then((code) => process.exit(code));
+void main(process.argv.slice(2)).then(exitWhenFlushed);

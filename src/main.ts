@@ -57,6 +57,17 @@ async function runTelemetryCommand(
   return 0;
 }
 
+/**
+ * Exits explicitly (idle keep-alive sockets must not hold the process open), but only once
+ * stdout and stderr have drained: a pipe must receive the whole --json document.
+ */
+export async function exitWhenFlushed(code: number): Promise<never> {
+  await Promise.all(
+    [process.stdout, process.stderr].map((stream) => new Promise((done) => stream.write("", done))),
+  );
+  process.exit(code);
+}
+
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const context: CliContext = {
     env,

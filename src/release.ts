@@ -92,6 +92,12 @@ export interface AssetChoice {
   usedFallback: boolean;
 }
 
+/** The first `max` items, then how many more: a server's list never floods the terminal. */
+function listCut(items: string[], max: number): string {
+  const shown = items.slice(0, max).map((item) => (item.length > 80 ? `${item.slice(0, 80)}…` : item));
+  return items.length > max ? `${shown.join(", ")} and ${items.length - max} more` : shown.join(", ");
+}
+
 export function selectAsset(release: Release, target: Target): AssetChoice {
   const platforms = [target.platform, ...(target.fallbackPlatform ? [target.fallbackPlatform] : [])];
   for (const platform of platforms) {
@@ -105,7 +111,7 @@ export function selectAsset(release: Release, target: Target): AssetChoice {
     "network",
     `No build of ${release.tag_name} for ${target.platform}.`,
     available.length
-      ? `This release has: ${available.join(", ")}. Pick another version, or build from source.`
+      ? `This release has: ${listCut(available, 8)}. Pick another version, or build from source.`
       : "This release has no RunMat archives at all. Pick another version.",
   );
 }
@@ -117,7 +123,7 @@ export function parseDigest(digest: string | null | undefined, assetName: string
   if (!match) {
     throw new InstallError(
       "integrity",
-      `The release publishes a digest for ${assetName} in a form this installer cannot check: "${digest.slice(0, 80)}".`,
+      `The release publishes a digest for ${assetName} in a form this installer cannot check: ${JSON.stringify(digest.slice(0, 80))}.`,
       "Report this to the RunMat maintainers; do not install this asset unverified.",
     );
   }

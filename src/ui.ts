@@ -37,6 +37,16 @@ function fitTo(text: string, width: number): string {
   return width > 1 && text.length > width ? `${text.slice(0, width - 1)}…` : text;
 }
 
+/**
+ * Text that comes (or may come) from a server, made safe to print on one line: control
+ * characters (escape sequences, newlines, carriage returns) are shown escaped, never obeyed.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) =>
+    c === "\t" ? " " : JSON.stringify(c).slice(1, -1),
+  );
+}
+
 export class Ui {
   private readonly color: boolean;
   private readonly interactive: boolean;
@@ -66,8 +76,9 @@ export class Ui {
     if (this.mode === "normal" || this.mode === "verbose") this.stdout.write(`${message}\n`);
   }
 
+  /** One line, whatever the message holds. */
   warn(message: string): void {
-    if (this.mode !== "json") this.stderr.write(`${this.paint("33", "warning:")} ${message}\n`);
+    if (this.mode !== "json") this.stderr.write(`${this.paint("33", "warning:")} ${printable(message)}\n`);
   }
 
   debug(message: string): void {
@@ -84,9 +95,10 @@ export class Ui {
     this.stderr.write(`${message}\n`);
   }
 
+  /** Exactly one error line and one hint line, whatever the messages hold. */
   error(error: InstallError): void {
     this.stderr.write(
-      `${this.paint("31", "error:")} ${error.message}\n  ${this.paint("36", "hint:")} ${error.hint}\n`,
+      `${this.paint("31", "error:")} ${printable(error.message)}\n  ${this.paint("36", "hint:")} ${printable(error.hint)}\n`,
     );
     if (this.mode === "verbose" && error.cause) {
       const cause = error.cause as Error;
