@@ -7,7 +7,7 @@ import { lstat, mkdir, open, readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGunzip, createInflateRaw, type Gunzip } from "node:zlib";
+import { crc32, createGunzip, createInflateRaw, type Gunzip } from "node:zlib";
 import type { Entry as ZipEntry, ZipFile } from "yauzl";
 import { EntryGuard, type EntryType, type ExtractLimits, isSharedLibrary } from "./archive-policy.js";
 import { InstallError, isAbortError, toInstallError } from "./errors.js";
@@ -276,7 +276,11 @@ async function zipEntryData(
   if (entry.compressionMethod !== ZIP_STORED && entry.compressionMethod !== ZIP_DEFLATED) {
     throw new Error(`unsupported compression method ${entry.compressionMethod}`);
   }
-  if (entry.compressedSize === 0) return [Readable.from([])];
+  if (entry.compressedSize === 0) {
+    if (entry.uncompressedSize !== 0 || entry.crc32 !== 0)
+      throw new Error(`entry ${entry.fileName} has no data`);
+    return [Readable.from([])];
+  }
   const start = entry.relativeOffsetOfLocalHeader + 30 + header.readUInt16LE(26) + header.readUInt16LE(28);
   const raw = createReadStream(file, {
     start,
@@ -285,13 +289,18 @@ async function zipEntryData(
   });
   const expected = entry.uncompressedSize;
   let seen = 0;
+  let crc = 0;
+  // The declared size and CRC-32 are checked as the bytes pass: an --archive without a checksum
+  // file has no other check, and a damaged entry must not be installed.
   const sizeCheck = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       seen += chunk.length;
+      crc = crc32(chunk, crc);
       done(seen > expected ? new Error(`entry is larger than its declared ${expected} bytes`) : null, chunk);
     },
     flush(done) {
-      done(seen !== expected ? new Error(`entry has ${seen} bytes, not its declared ${expected}`) : null);
+      if (seen !== expected) return done(new Error(`entry has ${seen} bytes, not its declared ${expected}`));
+      done(crc !== entry.crc32 ? new Error(`entry ${entry.fileName} fails its CRC-32 check`) : null);
     },
   });
   return entry.compressionMethod === ZIP_DEFLATED

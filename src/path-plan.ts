@@ -99,16 +99,20 @@ export interface UnixPathPlan {
   sourceLine: string;
 }
 
-/** Double-quotes a value for sh or fish, escaping what those quotes would expand. */
-function doubleQuote(value: string): string {
+/** Double-quotes a value for sh: inside "…", sh expands \\, ", $ and `. */
+function shQuote(value: string): string {
   return `"${value.replace(/[\\"$`]/g, (c) => `\\${c}`)}"`;
 }
 
+/** Double-quotes a value for fish: inside "…", fish expands only \\, " and $ (a ` is literal). */
+function fishQuote(value: string): string {
+  return `"${value.replace(/[\\"$]/g, (c) => `\\${c}`)}"`;
+}
+
 /** "$HOME/..." when the path is under home, so the line survives a renamed home directory. */
-function homeRelative(path: string, home: string): string {
-  if (path.startsWith(`${home}/`))
-    return `"$HOME/${path.slice(home.length + 1).replace(/[\\"$`]/g, (c) => `\\${c}`)}"`;
-  return doubleQuote(path);
+function homeRelative(path: string, home: string, quote: (value: string) => string): string {
+  if (path.startsWith(`${home}/`)) return `"$HOME/${quote(path.slice(home.length + 1)).slice(1)}`;
+  return quote(path);
 }
 
 export function planUnixPath(context: UnixShellContext): UnixPathPlan {
@@ -116,21 +120,22 @@ export function planUnixPath(context: UnixShellContext): UnixPathPlan {
   const runmatHome = posix.join(home, ".runmat");
   const envPath = posix.join(runmatHome, ENV_FILE);
   const envFishPath = posix.join(runmatHome, ENV_FISH_FILE);
-  const quotedDir = doubleQuote(directory);
+  const shDir = shQuote(directory);
+  const fishDir = fishQuote(directory);
   const envContent = [
     "#!/bin/sh",
     `${PROFILE_MARKER}: puts RunMat on PATH. \`runmat-install uninstall\` removes it.`,
     // biome-ignore lint/suspicious/noTemplateCurlyInString: shell syntax, not a template
     'case ":${PATH}:" in',
-    `  *:${quotedDir}:*) ;;`,
-    `  *) export PATH=${quotedDir}":$PATH" ;;`,
+    `  *:${shDir}:*) ;;`,
+    `  *) export PATH=${shDir}":$PATH" ;;`,
     "esac",
     "",
   ].join("\n");
   const envFishContent = [
     `${PROFILE_MARKER}: puts RunMat on PATH.`,
-    `if not contains -- ${quotedDir} $PATH`,
-    `    set -gx PATH ${quotedDir} $PATH`,
+    `if not contains -- ${fishDir} $PATH`,
+    `    set -gx PATH ${fishDir} $PATH`,
     "end",
     "",
   ].join("\n");
@@ -146,11 +151,11 @@ export function planUnixPath(context: UnixShellContext): UnixPathPlan {
     fishConfFile: wantsFish
       ? {
           path: posix.join(fishConfigDir, "conf.d", FISH_CONF_FILE),
-          content: `${PROFILE_MARKER}\nsource ${homeRelative(envFishPath, home)}\n`,
+          content: `${PROFILE_MARKER}\nsource ${homeRelative(envFishPath, home, fishQuote)}\n`,
         }
       : undefined,
     profiles,
-    sourceLine: `. ${homeRelative(envPath, home)} ${PROFILE_MARKER}`,
+    sourceLine: `. ${homeRelative(envPath, home, shQuote)} ${PROFILE_MARKER}`,
   };
 }
 

@@ -17,6 +17,8 @@ const run = promisify(execFile);
 interface User {
   name: string;
   shell: string;
+  /** Characters the HOME path holds, beyond the usual. */
+  homeLabel?: string;
   setUp(home: string): Promise<void>;
   /** The shells this user can open: [label, command]. */
   shells: [string, string[]][];
@@ -58,6 +60,13 @@ const USERS: User[] = [
     setUp: async () => {},
     shells: [...EVERYONE, ["fish -l", ["fish", "-l"]], ["fish -i", ["fish", "-i"]]],
   },
+  {
+    name: "fish, with spaces, quotes, $ and backquotes in HOME",
+    shell: "/usr/bin/fish",
+    homeLabel: "my `home` $x \"q\" 'a'",
+    setUp: async () => {},
+    shells: [...EVERYONE, ["fish -l", ["fish", "-l"]], ["fish -i", ["fish", "-i"]]],
+  },
 ];
 
 /** Where the shell finds runmat, or "" when it does not. */
@@ -89,7 +98,7 @@ after(() => server.stop());
 describe("every new shell finds runmat", () => {
   for (const user of USERS) {
     it(`${user.name}: ${user.shells.map(([label]) => label).join(", ")}; none after uninstall`, async () => {
-      const home = await makeHome("shells");
+      const home = await makeHome(user.homeLabel ?? "shells");
       try {
         await user.setUp(home);
         // Shells write files of their own (fish: ~/.config/fish, its history): let them first.

@@ -47,9 +47,16 @@ describe("PATH planning", () => {
     assert.equal(fish.fishConfFile?.path, "/home/u/.config/fish/conf.d/runmat.env.fish");
   });
 
-  it("quotes awkward directories for sh", () => {
-    const plan = planUnixPath({ ...base, directory: '/opt/my "tools"/$bin', exists: () => false });
-    assert.match(plan.envFile.content, /"\/opt\/my \\"tools\\"\/\\\$bin"/);
+  it("quotes awkward directories for sh and for fish, each by its own rules", () => {
+    const plan = planUnixPath({
+      ...base,
+      shell: "/usr/bin/fish",
+      directory: '/opt/my "tools"/$bin`x`',
+      exists: () => false,
+    });
+    assert.match(plan.envFile.content, /"\/opt\/my \\"tools\\"\/\\\$bin\\`x\\`"/);
+    // A backquote is literal inside fish's double quotes: escaping it would add a backslash.
+    assert.match(plan.envFishFile.content, /"\/opt\/my \\"tools\\"\/\\\$bin`x`"/);
   });
 
   it("appends once, keeping CRLF and adding a missing final newline", () => {
