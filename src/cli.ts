@@ -71,7 +71,10 @@ export const ENVIRONMENT_HELP: [string, string][] = [
   ["HTTPS_PROXY, HTTP_PROXY, NO_PROXY", "proxy settings; credentials in the URL are used"],
   ["RUNMAT_HTTP_TIMEOUT", "seconds allowed to connect or stall before a retry, like --timeout (default 30)"],
   ["RUNMAT_SMOKE_TIMEOUT", "seconds allowed for `runmat --version` after install (default 20)"],
-  ["RUNMAT_NO_TELEMETRY=1, RUNMAT_TELEMETRY=0, DO_NOT_TRACK=1", "turn install telemetry off"],
+  [
+    "RUNMAT_NO_TELEMETRY=1, RUNMAT_TELEMETRY=0, DO_NOT_TRACK=1",
+    "turn install telemetry off (DO_NOT_TRACK: any value but 0 or false)",
+  ],
   ["RUNMAT_TELEMETRY_DEBUG=1", "print telemetry payloads to stderr instead of sending them"],
   ["RUNMAT_TELEMETRY_ENDPOINT", "where telemetry goes (default https://runmat.org/api/telemetry)"],
   ["NO_COLOR, CI, TERM=dumb", "no colour; CI and TERM=dumb also mean no spinner"],

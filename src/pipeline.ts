@@ -3,7 +3,7 @@
 // observer, what it did comes back as a summary, and errors propagate to run-install.ts, the
 // single place that reports them and sends install_failed.
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { locateRelease } from "./archive.js";
 import type { InstallOptions } from "./cli.js";
@@ -12,7 +12,7 @@ import { makeDirectories } from "./fs-atomic.js";
 import { gitHubClient } from "./github.js";
 import type { InstallObserver, InstallOutcome, InstallSummary } from "./install-types.js";
 import { shadowingBinary } from "./path-plan.js";
-import { acquireLock } from "./place.js";
+import { acquireLock, makeStaging, sweepStaleStaging } from "./place.js";
 import { addToPath, newReceipt, placeAndVerify, removeEmptyDirectories } from "./placement.js";
 import { describeHost, type PlatformProbes, resolveTarget } from "./platform.js";
 import { canRecordInHome, checkWritableLocations } from "./preflight.js";
@@ -98,7 +98,8 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
     }
 
     const createdDir = await makeDirectories(options.dir);
-    const staging = await mkdtemp(join(dirname(options.dir), ".runmat-install-"));
+    await sweepStaleStaging(dirname(options.dir));
+    const staging = await makeStaging(dirname(options.dir));
     let committed = false;
     try {
       const unpacked = await fetchAndUnpack(source, staging, http, observer, signal);

@@ -1,13 +1,43 @@
 // Puts files into the install directory atomically, keeping what they replace until the
 // new install has passed its smoke test, and serialising racing installers with a lock file.
 import { randomBytes } from "node:crypto";
-import { chmod, copyFile, lstat, open, readdir, rename, rm, unlink } from "node:fs/promises";
+import { chmod, copyFile, lstat, mkdtemp, open, readdir, rename, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { InstallError } from "./errors.js";
 import { NotRegularFileError, readRegularFile } from "./fs-atomic.js";
 import { sleep } from "./sleep.js";
 
 const LOCK_NAME = ".runmat-install.lock";
+const STAGING_PREFIX = ".runmat-install-";
+const STAGING_NAME = /^\.runmat-install-(\d+)-[A-Za-z0-9]{6}$/;
+/** Staging from installers before the pid was in the name: swept once this old. */
+const LEGACY_STAGING_NAME = /^\.runmat-install-[A-Za-z0-9]{6}$/;
+const LEGACY_STAGING_AGE_MS = 24 * 3600 * 1000;
+
+/** A new staging directory beside the install directory, named for this process. */
+export function makeStaging(parent: string): Promise<string> {
+  return mkdtemp(join(parent, `${STAGING_PREFIX}${process.pid}-`));
+}
+
+/**
+ * Removes staging directories that installers killed without a chance to clean up (kill -9,
+ * a power cut) left behind: those whose process is no longer running.
+ */
+export async function sweepStaleStaging(parent: string): Promise<void> {
+  for (const name of await readdir(parent).catch(() => [] as string[])) {
+    const owner = STAGING_NAME.exec(name);
+    const path = join(parent, name);
+    if (owner) {
+      if (processIsAlive(Number(owner[1]))) continue;
+    } else if (LEGACY_STAGING_NAME.test(name)) {
+      const info = await lstat(path).catch(() => null);
+      if (!info || Date.now() - info.mtimeMs < LEGACY_STAGING_AGE_MS) continue;
+    } else {
+      continue;
+    }
+    await rm(path, { recursive: true, force: true }).catch(() => {});
+  }
+}
 const LOCK_POLL_MS = 100;
 const LOCK_WAIT_MS = 120_000;
 

@@ -2,6 +2,7 @@
 // fails fast with a clear message.
 import { existsSync } from "node:fs";
 import { access, constants, stat } from "node:fs/promises";
+import { delimiter } from "node:path";
 import type { InstallOptions } from "./cli.js";
 import { InstallError } from "./errors.js";
 
@@ -29,6 +30,14 @@ export async function checkWritableLocations(options: InstallOptions): Promise<v
       "filesystem",
       `${options.runmatHome} exists but is a file; the installer keeps its settings in that directory.`,
       `Move or delete ${options.runmatHome}, then run the installer again.`,
+    );
+  }
+  // A directory with PATH's separator in its name can never be an entry of PATH.
+  if (options.modifyPath && options.dir.includes(delimiter)) {
+    throw new InstallError(
+      "usage",
+      `The install directory ${options.dir} contains "${delimiter}", which separates PATH entries, so it can never be on PATH.`,
+      `Choose a directory without "${delimiter}", or pass --no-modify-path and run runmat by its full path.`,
     );
   }
   const dir = await stat(options.dir).catch(() => null);

@@ -343,6 +343,18 @@ describe("offline and planning", () => {
     assert.match(run.stderr, /^To uninstall: \S.* uninstall$/m);
   });
 
+  it("refuses a --dir with ':' in its name, which PATH cannot hold, unless PATH is left alone", async () => {
+    publishRelease(server, "v0.6.1");
+    const dir = join(home, "odd:dir");
+    const run = await runInstaller(home, [...serverArgs(server), "--dir", dir]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /contains ":", which separates PATH entries/);
+    assert.equal(existsSync(dir), false);
+    const kept = await runInstaller(home, [...serverArgs(server), "--dir", dir, "--no-modify-path"]);
+    assert.equal(kept.code, 0, kept.stderr);
+    assert.ok(existsSync(join(dir, "runmat")));
+  });
+
   it("exits 2 on a usage error", async () => {
     const run = await runInstaller(home, ["not-a-version"]);
     assert.equal(run.code, 2);

@@ -226,6 +226,7 @@ describe("opt-out", () => {
     ["RUNMAT_TELEMETRY=off", { RUNMAT_TELEMETRY: "off" }, []],
     ["DO_NOT_TRACK=1", { DO_NOT_TRACK: "1" }, []],
     ["DO_NOT_TRACK=true", { DO_NOT_TRACK: "true" }, []],
+    ["DO_NOT_TRACK=yes", { DO_NOT_TRACK: "yes" }, []],
     ["--no-telemetry", {}, ["--no-telemetry"]],
   ];
   for (const [label, env, flags] of routes) {
