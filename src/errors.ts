@@ -36,7 +36,9 @@ export function toInstallError(error: unknown): InstallError {
     const path = (error as NodeJS.ErrnoException).path ?? "a file";
     return new InstallError(
       "filesystem",
-      `Permission denied writing ${path}.`,
+      code === "EROFS"
+        ? `Cannot write ${path}: the filesystem is read-only.`
+        : `Permission denied writing ${path}.`,
       "Choose a directory you own with --dir, or fix its permissions.",
       { cause: error },
     );

@@ -49,10 +49,12 @@ export async function checkWritableLocations(options: InstallOptions): Promise<v
     );
   }
   if (dir && !options.dryRun) {
-    await access(options.dir, constants.W_OK).catch(() => {
+    await access(options.dir, constants.W_OK).catch((error: NodeJS.ErrnoException) => {
       throw new InstallError(
         "filesystem",
-        `Permission denied: cannot write to ${options.dir}.`,
+        error.code === "EROFS"
+          ? `Cannot write to ${options.dir}: it is on a read-only filesystem.`
+          : `Permission denied: cannot write to ${options.dir}.`,
         "Choose a directory you own with --dir (for example ~/.local/bin), or fix its permissions.",
       );
     });
