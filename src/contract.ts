@@ -108,8 +108,15 @@ export type Payload = Record<(typeof PAYLOAD_KEYS)[number], string>;
 export const METHODS = ["shell", "powershell", "npx", "npm", "binary", "source"] as const;
 export type Method = (typeof METHODS)[number];
 
-/** Old scripts wrote GUIDs and "1700000000-12345" ids; both match. Anything else is never sent. */
-export const TELEMETRY_ID_PATTERN = "^[A-Za-z0-9-]{8,64}$";
+/**
+ * A client id is a UUID (what every installer writes) or the "1700000000-12345" form the old
+ * shell scripts wrote (seconds-number). Anything else, which could name a person or a machine,
+ * is never sent: the installers replace it, and the relay swaps in a random id.
+ */
+export const TELEMETRY_ID_PATTERN =
+  "^([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|[0-9]{9,11}-[0-9]{1,6})$";
+/** A release as the relay forwards it: a version tag (the "v" optional), else "unknown" or "other". */
+export const RELEASE_PATTERN = "^v?[0-9]+\\.[0-9]+\\.[0-9]+(-[0-9A-Za-z.-]+)?$";
 /** An id file larger than this is garbage, replaced rather than read. */
 export const TELEMETRY_ID_MAX_BYTES = 256;
 

@@ -1,13 +1,22 @@
 // The receiving end of install telemetry: one framework-free handler on the Fetch API.
-// It validates an event, keeps only the allowlisted parameters, and forwards them to
-// Google Analytics 4 (Measurement Protocol), or logs them when no GA credentials are set.
-// It drops unchanged into a Next.js route, a Cloudflare Worker or Deno (see README).
-import { METHODS, SUPPORTED_PLATFORMS, sanitizeDimension, TELEMETRY_EVENTS } from "../contract.js";
+// It validates an event, keeps only the allowlisted parameters, answers at once, and then
+// forwards them to Google Analytics 4 (Measurement Protocol), or logs them when no GA
+// credentials are set. It drops into a Next.js route, a Cloudflare Worker or Deno (see README).
+import {
+  METHODS,
+  RELEASE_PATTERN,
+  SUPPORTED_PLATFORMS,
+  sanitizeDimension,
+  TELEMETRY_EVENTS,
+  TELEMETRY_ID_PATTERN,
+} from "../contract.js";
 import { type RateLimiter, TokenBucketLimiter } from "./rate-limit.js";
 
 export const MAX_BODY_BYTES = 8 * 1024;
 const GA_TIMEOUT_MS = 2000;
 export const DEFAULT_GA_ENDPOINT = "https://www.google-analytics.com/mp/collect";
+/** GA's sessions: events of one client within this window share a session_id. */
+const SESSION_WINDOW_MS = 30 * 60 * 1000;
 
 const KNOWN: Record<"os" | "arch" | "platform" | "method", ReadonlySet<string>> = {
   os: new Set(["linux", "darwin", "windows"]),
@@ -16,7 +25,18 @@ const KNOWN: Record<"os" | "arch" | "platform" | "method", ReadonlySet<string>> 
   method: new Set(METHODS),
 };
 const EVENTS: ReadonlySet<string> = new Set(TELEMETRY_EVENTS);
-const CLIENT_ID = /^[A-Za-z0-9-]{8,64}$/;
+const CLIENT_ID = new RegExp(TELEMETRY_ID_PATTERN);
+const RELEASE = new RegExp(RELEASE_PATTERN);
+
+/**
+ * The default limits (documented in the README): generous enough for a university behind one
+ * NAT address on release day, and a cap on everything together, which is all that applies when
+ * the deployment cannot tell clients apart.
+ */
+export const DEFAULT_RATES = {
+  perClient: { perSecond: 20, burst: 200 },
+  global: { perSecond: 500, burst: 5000 },
+} as const;
 
 export interface RelayConfig {
   measurementId?: string;
@@ -28,23 +48,35 @@ export interface RelayConfig {
   fetch?: typeof fetch;
   /** One JSON line per accepted event or forwarding error; never holds an IP, user agent or secret. */
   log?: (line: string) => void;
+  /** Per client address. */
   limiter?: RateLimiter;
-  /** How to tell clients apart for rate limiting; the key is never logged or forwarded. */
-  clientKey?: (request: Request) => string;
+  /** For all requests together. */
+  globalLimiter?: RateLimiter;
+  /**
+   * Runs the forwarding to GA after the answer has gone, so GA's latency never holds the
+   * installer: `ctx.waitUntil` on Workers, `after` in Next.js, a bounded queue in the Node
+   * server. By default it simply runs in the background.
+   */
+  defer?: (task: () => Promise<void>) => void;
+  /** The clock, for tests. */
+  now?: () => number;
+}
+
+/** What the platform (never the client) says about who is asking. */
+export interface ClientInfo {
+  /**
+   * The client's address as the platform knows it: Cloudflare's cf-connecting-ip, Vercel's
+   * x-real-ip, Deno's info.remoteAddr, the socket. Never a header a client can set itself;
+   * without it, only the global limit applies.
+   */
+  address?: string;
 }
 
 export interface ForwardedEvent {
   client_id: string;
+  timestamp_micros: number;
+  consent: { ad_user_data: "DENIED"; ad_personalization: "DENIED" };
   events: { name: string; params: Record<string, string | number> }[];
-}
-
-/** Proxies set these; Cloudflare sets cf-connecting-ip. The Node server injects the socket address instead. */
-function defaultClientKey(request: Request): string {
-  return (
-    request.headers.get("cf-connecting-ip") ??
-    request.headers.get("x-forwarded-for")?.split(",")[0]?.trim() ??
-    "unknown"
-  );
 }
 
 /** Reads at most MAX_BODY_BYTES, deciding on a too-large body before buffering it whole. */
@@ -84,11 +116,54 @@ function dimension(name: keyof typeof KNOWN, value: unknown): string {
   return KNOWN[name].has(cleaned) ? cleaned : "other";
 }
 
+/** A version tag ("v" added when missing), "unknown", or "other": never free text. */
+function releaseOf(value: unknown): string {
+  const cleaned = clean(value);
+  if (cleaned === "unknown" || cleaned === "") return "unknown";
+  if (!RELEASE.test(cleaned)) return "other";
+  return cleaned.startsWith("v") ? cleaned : `v${cleaned}`;
+}
+
+/**
+ * GA's session_id, derived here (the client never sends one): a keyed hash of the client id and
+ * the 30-minute window, so the two events of one install share a session and nothing else links.
+ */
+async function sessionId(clientId: string, receivedAt: number, key: string): Promise<string> {
+  const encoder = new TextEncoder();
+  const hmacKey = await crypto.subtle.importKey(
+    "raw",
+    encoder.encode(key),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  const window = Math.floor(receivedAt / SESSION_WINDOW_MS);
+  const digest = new Uint8Array(
+    await crypto.subtle.sign("HMAC", hmacKey, encoder.encode(`${clientId}:${window}`)),
+  );
+  // Six bytes as a decimal number: GA wants a number-like session id.
+  let value = 0;
+  for (const byte of digest.subarray(0, 6)) value = value * 256 + byte;
+  return String(value);
+}
+
+/** A key for session ids when the relay has no API secret to use: this process's own. */
+const PROCESS_SESSION_KEY = crypto.randomUUID();
+
 /** The only shape that ever leaves the relay; built field by field, never copied from input. */
-export function toForwardedEvent(body: Record<string, unknown>, event: string): ForwardedEvent {
+export async function toForwardedEvent(
+  body: Record<string, unknown>,
+  event: string,
+  receivedAt: number,
+  sessionKey: string = PROCESS_SESSION_KEY,
+): Promise<ForwardedEvent> {
   const cid = typeof body.cid === "string" ? body.cid.trim() : "";
+  // An id that is neither a UUID nor the legacy form may name someone: a random one instead.
+  const clientId = CLIENT_ID.test(cid) ? cid : crypto.randomUUID();
   return {
-    client_id: CLIENT_ID.test(cid) ? cid : crypto.randomUUID(),
+    client_id: clientId,
+    timestamp_micros: receivedAt * 1000,
+    consent: { ad_user_data: "DENIED", ad_personalization: "DENIED" },
     events: [
       {
         name: event,
@@ -97,9 +172,10 @@ export function toForwardedEvent(body: Record<string, unknown>, event: string): 
           os: dimension("os", body.os),
           arch: dimension("arch", body.arch),
           platform: dimension("platform", body.platform),
-          release: clean(body.release) || "unknown",
+          release: releaseOf(body.release),
           method: dimension("method", body.method),
-          // Without it GA leaves the events out of its Realtime report.
+          // Both are needed for GA's Realtime report to show the events.
+          session_id: await sessionId(clientId, receivedAt, sessionKey),
           engagement_time_msec: 1,
         },
       },
@@ -107,14 +183,16 @@ export function toForwardedEvent(body: Record<string, unknown>, event: string): 
   };
 }
 
-const defaultLimiter = new TokenBucketLimiter({ perSecond: 5, burst: 30 });
+const defaultLimiter = new TokenBucketLimiter(DEFAULT_RATES.perClient);
+const defaultGlobalLimiter = new TokenBucketLimiter(DEFAULT_RATES.global);
+const GLOBAL_KEY = "all";
 
 /** One request as the relay needs to see it, whatever carried it (Fetch API or node:http). */
 export interface TelemetryRequest {
   method: string;
   contentType: string | null;
-  /** Rate-limit key; never logged or forwarded. */
-  clientKey: string;
+  /** The platform's client address (see ClientInfo); never logged or forwarded. */
+  clientAddress?: string;
   /** Reads the body, or answers null once it exceeds `limit` bytes. */
   readBody(limit: number): Promise<string | null>;
 }
@@ -142,7 +220,9 @@ export async function processTelemetry(
 ): Promise<TelemetryReply> {
   if (request.method !== "POST")
     return reply(405, { ok: false, error: "method_not_allowed" }, { allow: "POST" });
-  if (!(config.limiter ?? defaultLimiter).take(request.clientKey)) {
+  const perClient =
+    request.clientAddress === undefined || (config.limiter ?? defaultLimiter).take(request.clientAddress);
+  if (!perClient || !(config.globalLimiter ?? defaultGlobalLimiter).take(GLOBAL_KEY)) {
     return reply(429, { ok: false, error: "rate_limited" }, { "retry-after": "1" });
   }
   const type = (request.contentType ?? "").split(";")[0].trim().toLowerCase();
@@ -162,23 +242,37 @@ export async function processTelemetry(
   const event = typeof fields.event_label === "string" ? fields.event_label.trim() : "";
   if (!EVENTS.has(event)) return reply(400, { ok: false, error: "invalid_event" });
 
-  const forwarded = toForwardedEvent(fields, event);
+  const receivedAt = (config.now ?? Date.now)();
   const log = config.log ?? ((line: string) => console.log(line));
-  if (!config.measurementId || !config.apiSecret) {
-    log(JSON.stringify({ accepted: forwarded.events[0].params, at: new Date().toISOString() }));
-    return reply(200, { ok: true, forwarded: false });
-  }
-  const ok = await forwardToGa(forwarded, config, log);
-  return reply(200, { ok: true, forwarded: ok });
+  // The answer goes now; building and forwarding the GA event happens after it.
+  const forward = async () => {
+    const forwarded = await toForwardedEvent(fields, event, receivedAt, config.apiSecret);
+    if (!config.measurementId || !config.apiSecret) {
+      log(JSON.stringify({ accepted: forwarded.events[0].params, at: new Date(receivedAt).toISOString() }));
+      return;
+    }
+    await forwardToGa(forwarded, config, log);
+  };
+  const defer = config.defer ?? ((task: () => Promise<void>) => void task().catch(() => {}));
+  defer(forward);
+  return reply(200, { ok: true });
 }
 
-/** The Fetch API adapter: drops unchanged into a Next.js route, a Cloudflare Worker or Deno. */
-export async function handleTelemetry(request: Request, config: RelayConfig = {}): Promise<Response> {
+/**
+ * The Fetch API adapter, for a Next.js route, a Cloudflare Worker or Deno. `client.address` is
+ * what the platform says the client's address is (see the README's snippets); no header of the
+ * request itself is trusted.
+ */
+export async function handleTelemetry(
+  request: Request,
+  config: RelayConfig = {},
+  client: ClientInfo = {},
+): Promise<Response> {
   const answer = await processTelemetry(
     {
       method: request.method,
       contentType: request.headers.get("content-type"),
-      clientKey: (config.clientKey ?? defaultClientKey)(request),
+      clientAddress: client.address || undefined,
       readBody: (limit) => readBoundedBody(request, limit),
     },
     config,
@@ -189,7 +283,11 @@ export async function handleTelemetry(request: Request, config: RelayConfig = {}
   });
 }
 
-async function forwardToGa(event: ForwardedEvent, config: RelayConfig, log: (line: string) => void) {
+async function forwardToGa(
+  event: ForwardedEvent,
+  config: RelayConfig,
+  log: (line: string) => void,
+): Promise<void> {
   const base = config.gaEndpoint ?? DEFAULT_GA_ENDPOINT;
   const endpoint = config.gaDebug ? base.replace(/\/mp\/collect$/, "/debug/mp/collect") : base;
   const url = new URL(endpoint);
@@ -205,15 +303,10 @@ async function forwardToGa(event: ForwardedEvent, config: RelayConfig, log: (lin
     });
     const answer = await response.text();
     if (config.gaDebug) log(JSON.stringify({ ga_debug: answer.slice(0, 2000) }));
-    if (!response.ok) {
-      log(JSON.stringify({ error: "ga_rejected", status: response.status }));
-      return false;
-    }
-    return true;
+    if (!response.ok) log(JSON.stringify({ error: "ga_rejected", status: response.status }));
   } catch (error) {
     // The message can carry the URL, and the URL carries the secret: log only the kind of failure.
     const kind = (error as Error).name === "TimeoutError" ? "timeout" : "unreachable";
     log(JSON.stringify({ error: "ga_forward_failed", kind }));
-    return false;
   }
 }

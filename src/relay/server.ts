@@ -2,30 +2,73 @@
 // graceful SIGTERM. With no GA credentials it is a working local collector that logs events.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { DEFAULT_GA_ENDPOINT, processTelemetry, type RelayConfig } from "./handler.js";
+import { DEFAULT_GA_ENDPOINT, DEFAULT_RATES, processTelemetry, type RelayConfig } from "./handler.js";
+import { BackgroundQueue } from "./queue.js";
 import { TokenBucketLimiter } from "./rate-limit.js";
+
+/** A positive number from the environment, or a startup error (never "unlimited"). */
+function positive(env: NodeJS.ProcessEnv, name: string, fallback: number, integer = false): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (
+    !Number.isFinite(value) ||
+    value < (integer ? 0 : Number.MIN_VALUE) ||
+    (integer && !Number.isInteger(value))
+  ) {
+    throw new Error(`${name} must be ${integer ? "a whole number ≥ 0" : "a positive number"}, not "${raw}".`);
+  }
+  return value;
+}
 
 export interface RelayServerOptions {
   port: number;
   host: string;
   config: RelayConfig;
+  /** How many reverse proxies in front of the relay append to X-Forwarded-For (0: trust none). */
+  trustedProxyHops?: number;
+  /** Where config.defer puts the GA forwarding, drained on shutdown. */
+  queue?: BackgroundQueue;
 }
 
 function relayOptionsFromEnv(env: NodeJS.ProcessEnv): RelayServerOptions {
+  const queue = new BackgroundQueue();
   return {
-    port: Number(env.PORT ?? 8787),
+    port: positive(env, "PORT", 8787, true),
     host: env.HOST || "127.0.0.1",
+    trustedProxyHops: positive(env, "RELAY_TRUSTED_PROXY_HOPS", 0, true),
+    queue,
     config: {
       measurementId: env.GA_MEASUREMENT_ID || undefined,
       apiSecret: env.GA_API_SECRET || undefined,
       gaEndpoint: env.GA_ENDPOINT || DEFAULT_GA_ENDPOINT,
       gaDebug: env.GA_DEBUG === "1",
       limiter: new TokenBucketLimiter({
-        perSecond: Number(env.RELAY_RATE_PER_SECOND ?? 5),
-        burst: Number(env.RELAY_RATE_BURST ?? 30),
+        perSecond: positive(env, "RELAY_RATE_PER_SECOND", DEFAULT_RATES.perClient.perSecond),
+        burst: positive(env, "RELAY_RATE_BURST", DEFAULT_RATES.perClient.burst),
       }),
+      globalLimiter: new TokenBucketLimiter({
+        perSecond: positive(env, "RELAY_GLOBAL_RATE_PER_SECOND", DEFAULT_RATES.global.perSecond),
+        burst: positive(env, "RELAY_GLOBAL_RATE_BURST", DEFAULT_RATES.global.burst),
+      }),
+      defer: queue.defer,
     },
   };
+}
+
+/**
+ * The client's address: the socket's, or behind `hops` trusted reverse proxies, the entry of
+ * X-Forwarded-For that the outermost of them appended (entries further left are the client's
+ * own claims, which anyone can write).
+ */
+export function clientAddress(req: IncomingMessage, hops: number): string | undefined {
+  if (hops === 0) return req.socket.remoteAddress;
+  const header = req.headers["x-forwarded-for"];
+  const entries = (Array.isArray(header) ? header.join(",") : (header ?? ""))
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  return entries.length >= hops ? entries[entries.length - hops] : req.socket.remoteAddress;
 }
 
 /** Reads a node:http body up to `limit` bytes; null (and the rest discarded) beyond it. */
@@ -72,7 +115,7 @@ function send(
  * The Node server calls the relay's core directly rather than building Fetch Request and
  * Response objects, which cost more than the rest of the request put together.
  */
-function createRelayServer(config: RelayConfig): Server {
+function createRelayServer(config: RelayConfig, trustedProxyHops: number): Server {
   return createServer(async (req: IncomingMessage, res: ServerResponse) => {
     try {
       const path = (req.url ?? "/").split("?")[0];
@@ -82,8 +125,8 @@ function createRelayServer(config: RelayConfig): Server {
         {
           method: req.method ?? "",
           contentType: req.headers["content-type"] ?? null,
-          // The socket address keys the rate limiter and goes nowhere else.
-          clientKey: req.socket.remoteAddress ?? "unknown",
+          // Keys the rate limiter and goes nowhere else.
+          clientAddress: clientAddress(req, trustedProxyHops),
           readBody: (limit) => readNodeBody(req, limit),
         },
         config,
@@ -97,13 +140,19 @@ function createRelayServer(config: RelayConfig): Server {
 }
 
 export async function startRelay(options: RelayServerOptions): Promise<Server> {
-  const server = createRelayServer(options.config);
+  const server = createRelayServer(options.config, options.trustedProxyHops ?? 0);
   await new Promise<void>((resolve) => server.listen(options.port, options.host, resolve));
   return server;
 }
 
 export async function runRelayFromEnv(env: NodeJS.ProcessEnv): Promise<void> {
-  const options = relayOptionsFromEnv(env);
+  let options: RelayServerOptions;
+  try {
+    options = relayOptionsFromEnv(env);
+  } catch (error) {
+    console.error(`runmat-telemetry-relay: ${(error as Error).message}`);
+    process.exit(2);
+  }
   const server = await startRelay(options);
   const { port } = server.address() as AddressInfo;
   const forwarding =
@@ -114,9 +163,10 @@ export async function runRelayFromEnv(env: NodeJS.ProcessEnv): Promise<void> {
     `runmat-telemetry-relay listening on http://${options.host}:${port}/api/telemetry, ${forwarding}`,
   );
   const stop = () => {
-    server.close(() => process.exit(0));
+    // Events already answered are still forwarded before the process ends.
+    server.close(() => void (options.queue?.drained() ?? Promise.resolve()).then(() => process.exit(0)));
     server.closeIdleConnections();
-    // Requests still in flight get GA's timeout to finish.
+    // Requests and forwards still in flight get GA's timeout to finish.
     setTimeout(() => process.exit(0), 3000).unref();
   };
   process.once("SIGTERM", stop);

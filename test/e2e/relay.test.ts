@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
-import type { Server } from "node:http";
+import type { IncomingMessage, Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,8 +10,9 @@ import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import fc from "fast-check";
 import { PAYLOAD_KEYS, SUPPORTED_PLATFORMS } from "../../src/contract.js";
 import { handleTelemetry, type RelayConfig } from "../../src/relay/handler.js";
+import { BackgroundQueue } from "../../src/relay/queue.js";
 import { TokenBucketLimiter } from "../../src/relay/rate-limit.js";
-import { startRelay } from "../../src/relay/server.js";
+import { clientAddress, startRelay } from "../../src/relay/server.js";
 import { FakeGa, SAMPLE_EVENT } from "../fixtures/fake-ga.js";
 import { ReleaseServer } from "../fixtures/release-server.js";
 import { cleanHome, makeHome, ROOT, runInstaller } from "../fixtures/run.js";
@@ -20,6 +21,8 @@ import { publishRelease, serverArgs } from "../fixtures/world.js";
 const SECRET = "s3cr3t-api-secret-DO-NOT-LEAK";
 let ga: FakeGa;
 let logs: string[];
+/** Forwarding the relay deferred until after its answer; `forwarded()` waits for all of it. */
+let deferred: Promise<void>[];
 
 function config(extra: Partial<RelayConfig> = {}): RelayConfig {
   return {
@@ -28,8 +31,15 @@ function config(extra: Partial<RelayConfig> = {}): RelayConfig {
     gaEndpoint: ga.url,
     log: (line) => logs.push(line),
     limiter: new TokenBucketLimiter({ perSecond: 1e6, burst: 1e6 }),
+    defer: (task) => {
+      deferred.push(task());
+    },
     ...extra,
   };
+}
+
+async function forwarded(): Promise<void> {
+  await Promise.all(deferred);
 }
 
 function post(body: unknown, headers: Record<string, string> = {}): Request {
@@ -52,6 +62,7 @@ beforeEach(() => {
   ga.hits.length = 0;
   ga.mode = "ok";
   logs = [];
+  deferred = [];
 });
 afterEach(() => {
   for (const line of logs) assert.ok(!line.includes(SECRET), "the api secret never reaches a log");
@@ -60,16 +71,26 @@ afterEach(() => {
 describe("relay handler", () => {
   for (const label of ["install_start", "install_complete", "install_failed"]) {
     it(`forwards ${label} with exactly the allowlisted parameters`, async () => {
-      const response = await handleTelemetry(post({ ...event, event_label: label }), config());
+      const now = Date.UTC(2026, 10, 25, 12, 0, 0);
+      const response = await handleTelemetry(
+        post({ ...event, event_label: label }),
+        config({ now: () => now }),
+      );
       assert.equal(response.status, 200);
-      assert.deepEqual(await response.json(), { ok: true, forwarded: true });
+      assert.deepEqual(await response.json(), { ok: true });
+      await forwarded();
       assert.equal(ga.hits.length, 1);
       const [hit] = ga.hits;
       assert.equal(hit.path, "/mp/collect");
       assert.deepEqual([...hit.query.keys()].sort(), ["api_secret", "measurement_id"]);
       assert.equal(hit.query.get("measurement_id"), "G-TEST123");
+      const body = hit.body as { events: { params: Record<string, unknown> }[] };
+      const sessionId = body.events[0].params.session_id;
+      assert.match(String(sessionId), /^\d{6,}$/);
       assert.deepEqual(hit.body, {
         client_id: event.cid,
+        timestamp_micros: now * 1000,
+        consent: { ad_user_data: "DENIED", ad_personalization: "DENIED" },
         events: [
           {
             name: label,
@@ -80,11 +101,57 @@ describe("relay handler", () => {
               platform: "linux-x86_64",
               release: "v0.6.1",
               method: "shell",
+              session_id: sessionId,
               engagement_time_msec: 1,
             },
           },
         ],
       });
+    });
+  }
+
+  it("gives one install's events one session_id, and another client or half hour another", async () => {
+    const at = (cid: string, now: number) =>
+      handleTelemetry(post({ ...event, cid }), config({ now: () => now })).then(forwarded);
+    const start = Date.UTC(2026, 10, 25, 12, 0, 0);
+    await at(event.cid, start);
+    await at(event.cid, start + 60_000);
+    await at("6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b", start);
+    await at(event.cid, start + 31 * 60_000);
+    const ids = ga.hits.map(
+      (hit) => (hit.body as { events: { params: { session_id: string } }[] }).events[0].params.session_id,
+    );
+    assert.equal(ids[0], ids[1]);
+    assert.notEqual(ids[0], ids[2]);
+    assert.notEqual(ids[0], ids[3]);
+  });
+
+  for (const [release, forwardedAs] of [
+    ["v0.6.1", "v0.6.1"],
+    ["0.6.1", "v0.6.1"],
+    ["v1.0.0-rc.1", "v1.0.0-rc.1"],
+    ["unknown", "unknown"],
+    ["aliceexample.com", "other"],
+    ["v0.6.1.evil", "other"],
+  ]) {
+    it(`forwards release ${JSON.stringify(release)} as ${JSON.stringify(forwardedAs)}: a version tag or nothing free`, async () => {
+      await handleTelemetry(post({ ...event, release }), config()).then(forwarded);
+      const params = (ga.hits[0].body as { events: { params: Record<string, unknown> }[] }).events[0].params;
+      assert.equal(params.release, forwardedAs);
+    });
+  }
+
+  for (const [cid, kept] of [
+    ["9b7f0ee2-0a5a-4bda-8f1a-3a9d53f1b3e7", true],
+    ["1700000000-12345", true],
+    ["john-smith-laptop-serial-C02XK1", false],
+    ["ABCDEFGH", false],
+  ] as const) {
+    it(`${kept ? "keeps" : "replaces"} the client id ${cid}`, async () => {
+      await handleTelemetry(post({ ...event, cid }), config()).then(forwarded);
+      const clientId = (ga.hits[0].body as { client_id: string }).client_id;
+      if (kept) assert.equal(clientId, cid);
+      else assert.match(clientId, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     });
   }
 
@@ -102,14 +169,16 @@ describe("relay handler", () => {
     };
     const response = await handleTelemetry(post(hostile), config());
     assert.equal(response.status, 200);
+    await forwarded();
     const body = ga.hits[0].body as { client_id: string; events: { params: Record<string, unknown> }[] };
     assert.match(body.client_id, /^[0-9a-f-]{36}$/);
-    assert.deepEqual(body.events[0].params, {
+    const { session_id: _session, ...params } = body.events[0].params;
+    assert.deepEqual(params, {
       event_label: "install_start",
       os: "other",
       arch: "x86_64",
       platform: "other",
-      release: `v0.6.1script${"x".repeat(100)}`.slice(0, 64),
+      release: "other",
       method: "other",
       engagement_time_msec: 1,
     });
@@ -134,6 +203,7 @@ describe("relay handler", () => {
       const response = await handleTelemetry(request(), config());
       assert.equal(response.status, status);
       assert.equal(((await response.json()) as { error: string }).error, error);
+      await forwarded();
       assert.equal(ga.hits.length, 0);
     });
   }
@@ -159,29 +229,46 @@ describe("relay handler", () => {
     assert.ok(pulled < 10, `stopped reading early (pulled ${pulled} chunks)`);
   });
 
-  it("rate-limits per client with a token bucket", async () => {
+  it("rate-limits per client address, as the platform gives it, with a token bucket", async () => {
     const limiter = new TokenBucketLimiter({ perSecond: 0.001, burst: 3 });
     const statuses: number[] = [];
     for (let i = 0; i < 5; i++) {
-      const response = await handleTelemetry(
-        post(event, { "x-forwarded-for": "10.0.0.1" }),
-        config({ limiter }),
-      );
+      const response = await handleTelemetry(post(event), config({ limiter }), { address: "10.0.0.1" });
       statuses.push(response.status);
     }
     assert.deepEqual(statuses, [200, 200, 200, 429, 429]);
-    const other = await handleTelemetry(post(event, { "x-forwarded-for": "10.0.0.2" }), config({ limiter }));
+    const other = await handleTelemetry(post(event), config({ limiter }), { address: "10.0.0.2" });
     assert.equal(other.status, 200);
+    await forwarded();
     assert.ok(!logs.some((line) => line.includes("10.0.0")), "IPs are never logged");
   });
 
+  it("trusts no header a client sets: spoofed cf-connecting-ip, x-forwarded-for and x-real-ip raise no limit", async () => {
+    // The default configuration with no platform address: only the global cap applies, and
+    // headers the client writes change nothing about it.
+    const globalLimiter = new TokenBucketLimiter({ perSecond: 0.001, burst: 10 });
+    let accepted = 0;
+    for (let i = 0; i < 200; i++) {
+      const spoofed = {
+        "cf-connecting-ip": `203.0.113.${i}`,
+        "x-forwarded-for": `198.51.100.${i}`,
+        "x-real-ip": `192.0.2.${i}`,
+      };
+      const response = await handleTelemetry(post(event, spoofed), config({ globalLimiter }));
+      if (response.status === 200) accepted += 1;
+    }
+    assert.equal(accepted, 10);
+  });
+
   for (const mode of ["500", "hang"] as const) {
-    it(`still answers 2xx when GA ${mode === "500" ? "fails" : "hangs"}, logging no secret`, async () => {
+    it(`answers at once when GA ${mode === "500" ? "fails" : "hangs"}, and logs the failure without the secret`, async () => {
       ga.mode = mode;
       const response = await handleTelemetry(post(event), config());
       assert.equal(response.status, 200);
       const text = await response.text();
-      assert.deepEqual(JSON.parse(text), { ok: true, forwarded: false });
+      assert.deepEqual(JSON.parse(text), { ok: true });
+      assert.equal(logs.length, 0, "the answer did not wait for GA");
+      await forwarded();
       assert.ok(!text.includes(SECRET));
       assert.ok(logs.length > 0);
     });
@@ -195,6 +282,7 @@ describe("relay handler", () => {
     assert.ok(!(await unreachable.text()).includes(SECRET));
     const debug = await handleTelemetry(post(event), config({ gaDebug: true }));
     assert.equal(debug.status, 200);
+    await forwarded();
     assert.equal(ga.hits.at(-1)?.path, "/debug/mp/collect");
     assert.ok(logs.some((line) => line.includes("validationMessages")));
   });
@@ -204,7 +292,8 @@ describe("relay handler", () => {
       post(event),
       config({ measurementId: undefined, apiSecret: undefined }),
     );
-    assert.deepEqual(await response.json(), { ok: true, forwarded: false });
+    assert.deepEqual(await response.json(), { ok: true });
+    await forwarded();
     assert.equal(ga.hits.length, 0);
     assert.equal(logs.length, 1);
     assert.equal(JSON.parse(logs[0]).accepted.event_label, "install_start");
@@ -246,13 +335,18 @@ describe("relay handler", () => {
       fc.string({ maxLength: 10_000 }),
     );
     // What the relay may forward: the payload's keys, with cid turned into GA's client_id.
-    const allowed = new Set<string>([...PAYLOAD_KEYS.filter((key) => key !== "cid"), "engagement_time_msec"]);
+    const allowed = new Set<string>([
+      ...PAYLOAD_KEYS.filter((key) => key !== "cid"),
+      "session_id",
+      "engagement_time_msec",
+    ]);
     const local = config({ measurementId: undefined, apiSecret: undefined });
     await fc.assert(
       fc.asyncProperty(body, async (input) => {
         const before = logs.length;
         const response = await handleTelemetry(post(input), local);
         assert.ok(response.status < 500);
+        await forwarded();
         if (response.status === 200) {
           const { accepted } = JSON.parse(logs[before]) as { accepted: Record<string, unknown> };
           assert.deepEqual(
@@ -296,11 +390,61 @@ describe("relay server", () => {
       headers: { "content-type": "application/json" },
       body: JSON.stringify(event),
     });
-    assert.deepEqual(await response.json(), { ok: true, forwarded: false });
+    assert.deepEqual(await response.json(), { ok: true });
     child.kill("SIGTERM");
     const [code] = await once(child, "exit");
     assert.equal(code, 0);
     assert.equal(JSON.parse(stdout.trim()).accepted.release, "v0.6.1");
+  });
+
+  for (const [name, value] of [
+    ["RELAY_RATE_PER_SECOND", "abc"],
+    ["RELAY_RATE_BURST", "0"],
+    ["RELAY_GLOBAL_RATE_PER_SECOND", "-5"],
+    ["RELAY_TRUSTED_PROXY_HOPS", "1.5"],
+  ]) {
+    it(`refuses to start with ${name}=${value} (never "unlimited")`, async () => {
+      const child = spawn(process.execPath, [join(ROOT, "bin", "runmat-telemetry-relay.js")], {
+        env: { PATH: process.env.PATH, PORT: "0", [name]: value },
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+      let stderr = "";
+      child.stderr.on("data", (chunk) => {
+        stderr += chunk;
+      });
+      const [code] = await once(child, "exit");
+      assert.equal(code, 2);
+      assert.match(stderr, new RegExp(`${name} must be`));
+    });
+  }
+
+  it("keys clients by the socket, or behind N trusted proxies by the entry the outermost appended", () => {
+    const req = (xff: string | undefined) =>
+      ({
+        socket: { remoteAddress: "10.1.1.1" },
+        headers: { "x-forwarded-for": xff },
+      }) as unknown as IncomingMessage;
+    assert.equal(clientAddress(req("6.6.6.6"), 0), "10.1.1.1", "no hops: a client's header is ignored");
+    assert.equal(
+      clientAddress(req("6.6.6.6, 203.0.113.9"), 1),
+      "203.0.113.9",
+      "the client cannot prepend its way in",
+    );
+    assert.equal(clientAddress(req("6.6.6.6, 203.0.113.9, 10.0.0.2"), 2), "203.0.113.9");
+    assert.equal(clientAddress(req(undefined), 1), "10.1.1.1");
+  });
+
+  it("forwards through a bounded queue: a hanging GA can neither hold clients nor grow memory", async () => {
+    const queue = new BackgroundQueue(4, 10);
+    const hanging: (() => void)[] = [];
+    for (let i = 0; i < 100; i++) {
+      queue.defer(() => new Promise<void>((resolve) => hanging.push(resolve)));
+    }
+    assert.deepEqual(queue.size, { running: 4, waiting: 10 });
+    assert.equal(queue.dropped, 86);
+    for (const release of hanging.splice(0)) release();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.deepEqual(queue.size, { running: 4, waiting: 6 });
   });
 
   it("end to end: runmat-install → relay → GA receives exactly install_start and install_complete", async () => {
@@ -308,7 +452,7 @@ describe("relay server", () => {
     let relay: Server | null = null;
     const home = await makeHome();
     try {
-      relay = await startRelay({ port: 0, host: "127.0.0.1", config: config() });
+      relay = await startRelay({ port: 0, host: "127.0.0.1", config: config({ defer: undefined }) });
       const endpoint = `http://127.0.0.1:${(relay.address() as AddressInfo).port}/api/telemetry`;
       publishRelease(releases, "v0.6.1");
       const run = await runInstaller(home, serverArgs(releases), {
@@ -319,6 +463,8 @@ describe("relay server", () => {
         },
       });
       assert.equal(run.code, 0, run.stderr);
+      // The relay forwards after answering: give it a moment to reach GA.
+      for (let i = 0; i < 100 && ga.hits.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
       assert.deepEqual(
         ga.hits.map((hit) => (hit.body as { events: { name: string }[] }).events[0].name),
         ["install_start", "install_complete"],
