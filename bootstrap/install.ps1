@@ -21,15 +21,15 @@ $DefaultInstallerUrl = 'https://github.com/runmat-org/runmat-install/releases/la
 $DefaultTelemetryEndpoint = 'https://runmat.org/api/telemetry'
 # Exit codes shared with runmat-install (see its README).
 $ExitCodes = @{
-    internal = 1
-    usage = 2
-    network = 3
-    integrity = 4
-    platform = 5
-    filesystem = 6
-    verification = 7
-    not-installed = 11
-    interrupted = 130
+    'internal' = 1
+    'usage' = 2
+    'network' = 3
+    'integrity' = 4
+    'platform' = 5
+    'filesystem' = 6
+    'verification' = 7
+    'not-installed' = 11
+    'interrupted' = 130
 }
 $StateDir = '.runmat'
 $TelemetryIdFile = 'telemetry_id'

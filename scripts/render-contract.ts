@@ -51,8 +51,9 @@ const SHELL_PAYLOAD: Record<(typeof PAYLOAD_KEYS)[number], string> = {
 
 const POWERSHELL_METHOD: Method = "powershell";
 
+/** EXIT_NOT_INSTALLED: a shell variable name. */
 function exitName(kind: ErrorKind): string {
-  return kind.toUpperCase();
+  return kind.toUpperCase().replace(/-/g, "_");
 }
 
 function sortedExitKinds(): ErrorKind[] {
@@ -149,7 +150,7 @@ function renderPowerShellBlock(): string {
     `$DefaultTelemetryEndpoint = ${psString(DEFAULT_TELEMETRY_ENDPOINT)}`,
     "# Exit codes shared with runmat-install (see its README).",
     "$ExitCodes = @{",
-    ...sortedExitKinds().map((kind) => `    ${kind} = ${EXIT_CODES[kind]}`),
+    ...sortedExitKinds().map((kind) => `    ${psString(kind)} = ${EXIT_CODES[kind]}`),
     "}",
     `$StateDir = ${psString(STATE_DIR)}`,
     `$TelemetryIdFile = ${psString(TELEMETRY_ID_FILE)}`,
