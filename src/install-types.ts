@@ -40,6 +40,8 @@ export interface InstallObserver {
   warning(warning: InstallWarning): void;
   downloading(assetName: string): Promise<DownloadProgress>;
   unpacking(assetName: string): void;
+  /** The new files passed their smoke test and are kept: from here the install completes. */
+  committed(): void;
   debug(message: string): void;
 }
 

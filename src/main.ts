@@ -13,6 +13,9 @@ import {
 } from "./telemetry/settings.js";
 import { Ui } from "./ui.js";
 
+/** Where RunMat's runtime documents its own telemetry, which this installer does not control. */
+const RUNTIME_TELEMETRY_DOCS = "https://github.com/runmat-org/runmat/blob/main/docs/development/telemetry.md";
+
 async function runningAsBinary(): Promise<boolean> {
   try {
     const sea = await import("node:sea");
@@ -31,7 +34,11 @@ async function runTelemetryCommand(
   if (action === "disable") {
     await persistDisabled(options.runmatHome);
     ui.result(
-      `Telemetry disabled. Saved in ${settingsPath(options.runmatHome)}; ${idPath(options.runmatHome)} deleted.`,
+      [
+        `runmat-install's telemetry is disabled; saved in ${settingsPath(options.runmatHome)}.`,
+        `The anonymous id ${idPath(options.runmatHome)} is kept: RunMat's own telemetry uses it too (\`uninstall --purge\` removes it).`,
+        `RunMat itself has its own switch: [runtime.telemetry] enabled = false in runmat.toml (${RUNTIME_TELEMETRY_DOCS}).`,
+      ].join("\n"),
     );
     return 0;
   }

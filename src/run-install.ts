@@ -30,19 +30,17 @@ export function reportFailure(ui: Ui, error: InstallError): number {
 
 /**
  * Ctrl-C and SIGTERM abort the pipeline, which rolls back and reports; a second signal quits
- * at once. Once the outcome is settled a signal changes nothing: the handlers stay until the
+ * at once. `onFirst` runs before the rollback (it sends the outcome, so a second Ctrl-C cannot
+ * lose it). Once the outcome is settled a signal changes nothing: the handlers stay until the
  * process exits, so a late signal cannot kill a finished install with a misleading status.
  */
-function interruptOnSignals(): { signal: AbortSignal; hardStop: AbortSignal; settle: () => void } {
+function interruptOnSignals(onFirst: () => void): { signal: AbortSignal; settle: () => void } {
   const controller = new AbortController();
-  const hardStop = new AbortController();
   let settled = false;
   const onSignal = (name: NodeJS.Signals) => {
     if (settled) return;
-    if (controller.signal.aborted) {
-      hardStop.abort();
-      process.exit(EXIT_CODES.interrupted);
-    }
+    if (controller.signal.aborted) process.exit(EXIT_CODES.interrupted);
+    onFirst();
     controller.abort(
       new InstallError(
         "interrupted",
@@ -55,7 +53,6 @@ function interruptOnSignals(): { signal: AbortSignal; hardStop: AbortSignal; set
   process.on("SIGTERM", onSignal);
   return {
     signal: controller.signal,
-    hardStop: hardStop.signal,
     settle: () => {
       settled = true;
     },
@@ -63,8 +60,11 @@ function interruptOnSignals(): { signal: AbortSignal; hardStop: AbortSignal; set
 }
 
 /** Turns what the install reports into telemetry facts and terminal output. */
-function observe(ui: Ui, telemetry: Telemetry): InstallObserver {
+function observe(ui: Ui, telemetry: Telemetry, progress: { committed: boolean }): InstallObserver {
   return {
+    committed: () => {
+      progress.committed = true;
+    },
     hostDetected: (host) => Object.assign(telemetry.facts, host),
     targetResolved: (platform) => {
       telemetry.facts.platform = platform;
@@ -89,9 +89,15 @@ export async function runInstall(
   release?: Release,
 ): Promise<number> {
   const ui = new Ui(options.output, env);
-  const interrupt = interruptOnSignals();
+  const progress = { committed: false };
+  // Declared before the handlers that use it; set as soon as consent is known.
+  let telemetry: Telemetry | null = null;
+  // A signal before the install is committed fails it: say so now, before the rollback.
+  const interrupt = interruptOnSignals(() => {
+    if (!progress.committed) void telemetry?.finish("install_failed");
+  });
   const consent = await resolveConsent(env, options);
-  const telemetry = new Telemetry({
+  telemetry = new Telemetry({
     // A dry run writes nothing, so it creates no id and sends nothing either.
     enabled: consent.enabled && !options.dryRun,
     endpoint: telemetryEndpoint(env),
@@ -106,13 +112,15 @@ export async function runInstall(
     },
     notice: (text) => ui.notice(text),
     print: (text) => ui.raw(text),
-    signal: interrupt.hardStop,
+    env,
   });
+  // DNS, TCP and TLS to the endpoint now, beside the release lookup.
+  telemetry.connect();
   ui.debug(`telemetry ${consent.reason}`);
   try {
     const summary = await install(options, {
       probes,
-      observer: observe(ui, telemetry),
+      observer: observe(ui, telemetry, progress),
       signal: interrupt.signal,
       env,
       release,

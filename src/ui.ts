@@ -85,9 +85,9 @@ export class Ui {
     if (this.mode === "verbose") this.stderr.write(`${this.paint("2", `debug: ${message}`)}\n`);
   }
 
-  /** The telemetry notice: shown before the first event, never under --quiet or --json. */
+  /** The telemetry notice: on stderr whatever the mode, even --quiet and --json (it is a promise). */
   notice(message: string): void {
-    this.info(this.paint("2", message));
+    this.stderr.write(`${this.paint("2", message)}\n`);
   }
 
   /** Always printed: the user asked for it (telemetry debug mode). */

@@ -1,21 +1,26 @@
-// Sends the three install events: start concurrently with the download, then one outcome,
-// each at most once, never retried, never allowed to slow the install by more than a second.
-
+// Sends the three install events. The connection opens as soon as consent is settled; install_start
+// goes out as soon as the release is known; the outcome goes out the moment it is known (on the
+// first Ctrl-C too, before the rollback), without waiting for start's answer. Each counts as
+// delivered once written to the socket. Nothing is retried, and at exit the run waits for
+// delivery at most FLUSH_BUDGET_MS.
+import { existsSync } from "node:fs";
+import { dirname } from "node:path";
 import type { Payload, TelemetryEvent } from "../contract.js";
 import { checkUrlAllowed } from "../url-policy.js";
 import { VERSION } from "../version.js";
+import { TelemetryConnection } from "./connection.js";
 import { loadOrCreateId } from "./id.js";
 import { buildPayload, type InstallFacts } from "./payload.js";
+import { noticeWasShown, recordNoticeShown } from "./settings.js";
 
-/** Hard cap on one request. Shorter than the flush window, so that when install_start is
- * still in flight at exit, the outcome always has 300 ms left to go out after it. */
-const REQUEST_TIMEOUT_MS = 500;
-/** Hard cap on what telemetry may add at exit. */
-const FLUSH_WINDOW_MS = 800;
+/** The most telemetry may add to a run once its outcome is known (a hanging or black-holed endpoint). */
+const FLUSH_BUDGET_MS = 900;
+/** Of that, how long to wait for the endpoint's answers after delivery: politeness, not delivery. */
+const ANSWER_GRACE_MS = 150;
 
-const TELEMETRY_NOTICE =
+export const TELEMETRY_NOTICE =
   "runmat-install sends 3 anonymous install events (os, arch, platform, release, method, random id). " +
-  "Opt out: RUNMAT_NO_TELEMETRY=1 or --no-telemetry. Details: https://runmat.org/docs/telemetry";
+  "Opt out: RUNMAT_NO_TELEMETRY=1 or --no-telemetry. RunMat itself has its own setting. Details: https://runmat.org/docs/telemetry";
 
 export interface TelemetryOptions {
   enabled: boolean;
@@ -24,97 +29,91 @@ export interface TelemetryOptions {
   debug: boolean;
   runmatHome: string;
   facts: InstallFacts;
-  /** Shows the one-time notice (the UI drops it under --quiet and --json). */
+  /** Shows the notice: on stderr, whatever the output mode. */
   notice: (text: string) => void;
   print: (text: string) => void;
-  /** Aborts sends when the user insists on quitting (a second Ctrl-C). */
-  signal?: AbortSignal;
+  /** The proxy environment. */
+  env: NodeJS.ProcessEnv;
 }
 
 export class Telemetry {
-  private readonly sent = new Set<TelemetryEvent>();
-  private startRequest: Promise<void> | null = null;
+  private readonly sends = new Map<TelemetryEvent, Promise<void>>();
+  private outcome: Promise<void> | null = null;
+  private connection: TelemetryConnection | null = null;
   private cid: Promise<string> | null = null;
-  private noticeShown = false;
+  private notice: Promise<void> | null = null;
   readonly facts: InstallFacts;
 
   constructor(private readonly options: TelemetryOptions) {
     this.facts = options.facts;
   }
 
-  /** Fire and forget: the install never waits for it. */
-  start(): void {
-    if (!this.options.enabled || this.sent.has("install_start")) return;
-    this.startRequest = this.send("install_start");
+  /** Opens the connection now, so that its round trips overlap the install's own work. */
+  connect(): void {
+    if (!this.options.enabled || this.options.debug || this.connection) return;
+    try {
+      const url = checkUrlAllowed(this.options.endpoint, "RUNMAT_TELEMETRY_ENDPOINT");
+      this.connection = new TelemetryConnection(url, this.options.env, `runmat-install/${VERSION}`);
+    } catch {
+      // an endpoint that is not allowed is never contacted
+    }
   }
 
-  /** Sends install_complete or install_failed once, after start, within FLUSH_WINDOW_MS. */
-  async finish(outcome: "install_complete" | "install_failed"): Promise<void> {
-    if (!this.options.enabled || this.sent.has("install_complete") || this.sent.has("install_failed")) return;
+  /** Fire and forget: the install never waits for it. */
+  start(): void {
+    if (!this.options.enabled || this.sends.has("install_start")) return;
+    this.sends.set("install_start", this.send("install_start"));
+  }
+
+  /**
+   * Sends the outcome now, once; resolves when both events are delivered or the budget is spent.
+   * Called again (the first Ctrl-C sent it already), it returns the same promise.
+   */
+  finish(outcome: "install_complete" | "install_failed"): Promise<void> {
+    this.outcome ??= this.deliver(outcome);
+    return this.outcome;
+  }
+
+  private async deliver(outcome: "install_complete" | "install_failed"): Promise<void> {
+    if (!this.options.enabled) return;
+    const deadline = Date.now() + FLUSH_BUDGET_MS;
     this.start();
-    const deadline = Date.now() + FLUSH_WINDOW_MS;
-    // Order matters to the receiver: the outcome goes only once start has been answered or
-    // has timed out, and both together stay inside the window.
-    await untilDeadline(this.startRequest!, deadline);
-    await untilDeadline(this.send(outcome, Math.max(1, deadline - Date.now())), deadline);
+    this.sends.set(outcome, this.send(outcome));
+    await untilDeadline(
+      Promise.all(this.sends.values()).then(() => {}),
+      deadline,
+    );
+    if (this.connection) {
+      await untilDeadline(this.connection.answered(), Math.min(deadline, Date.now() + ANSWER_GRACE_MS));
+      this.connection.close();
+    }
   }
 
   /** Never rejects: telemetry never fails an install. */
-  private async send(event: TelemetryEvent, timeoutMs = REQUEST_TIMEOUT_MS): Promise<void> {
-    this.sent.add(event);
+  private async send(event: TelemetryEvent): Promise<void> {
     try {
-      if (!this.noticeShown) {
-        this.noticeShown = true;
-        this.options.notice(TELEMETRY_NOTICE);
-      }
+      this.notice ??= this.showNoticeOnce();
+      await this.notice;
       this.cid ??= loadOrCreateId(this.options.runmatHome);
-      const payload = buildPayload(event, this.facts, await this.cid);
+      const payload: Payload = buildPayload(event, this.facts, await this.cid);
       if (this.options.debug) {
         this.options.print(`telemetry (debug, not sent): ${JSON.stringify(payload)}`);
         return;
       }
-      await post(
-        this.options.endpoint,
-        payload,
-        Math.min(timeoutMs, REQUEST_TIMEOUT_MS),
-        this.options.signal,
-      );
+      this.connect();
+      await this.connection?.send(JSON.stringify(payload));
     } catch {
       // an endpoint that hangs, refuses or fails changes nothing
     }
   }
-}
 
-/**
- * Node 20 can garbage-collect a timeout signal that only AbortSignal.any refers to, and then it
- * never fires (seen here: a hanging endpoint held install_start for the whole flush window).
- * Each request's timeout signal stays referenced here until the request settles.
- */
-const pendingDeadlines = new Set<AbortSignal>();
-
-async function post(
-  endpoint: string,
-  payload: Payload,
-  timeoutMs: number,
-  signal?: AbortSignal,
-): Promise<void> {
-  const url = checkUrlAllowed(endpoint, "RUNMAT_TELEMETRY_ENDPOINT");
-  const { request, EnvHttpProxyAgent } = await import("undici");
-  const dispatcher = new EnvHttpProxyAgent({ connect: { timeout: timeoutMs } });
-  const deadline = AbortSignal.timeout(timeoutMs);
-  pendingDeadlines.add(deadline);
-  try {
-    const response = await request(url, {
-      method: "POST",
-      headers: { "content-type": "application/json", "user-agent": `runmat-install/${VERSION}` },
-      body: JSON.stringify(payload),
-      dispatcher,
-      signal: signal ? AbortSignal.any([deadline, signal]) : deadline,
-    });
-    await response.body.dump();
-  } finally {
-    pendingDeadlines.delete(deadline);
-    void dispatcher.destroy().catch(() => {});
+  /** Before the first event this machine sends, the notice; recorded, as Homebrew does. */
+  private async showNoticeOnce(): Promise<void> {
+    if (await noticeWasShown(this.options.runmatHome)) return;
+    this.options.notice(TELEMETRY_NOTICE);
+    // A read-only or missing HOME cannot record it: the notice then shows each time.
+    const { runmatHome } = this.options;
+    if (runmatHome && existsSync(dirname(runmatHome))) await recordNoticeShown(runmatHome).catch(() => {});
   }
 }
 

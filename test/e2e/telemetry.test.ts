@@ -68,17 +68,26 @@ describe("telemetry events", () => {
     assert.match(run.stderr, /anonymous install events/);
   });
 
-  it("the notice is not printed under --quiet or --json", async () => {
-    publishRelease(server, "v0.6.1");
-    const quiet = await runInstaller(home, [...serverArgs(server), "--quiet"], { env: telemetryEnv() });
-    assert.equal(quiet.code, 0);
-    assert.doesNotMatch(quiet.stderr, /anonymous/);
-    const json = await runInstaller(home, [...serverArgs(server), "--json", "--force"], {
-      env: telemetryEnv(),
+  for (const flag of ["--quiet", "--json"]) {
+    it(`the notice is shown under ${flag} too (on stderr), once per machine`, async () => {
+      publishRelease(server, "v0.6.1");
+      const first = await runInstaller(home, [...serverArgs(server), flag], { env: telemetryEnv() });
+      assert.equal(first.code, 0, first.stderr);
+      assert.match(first.stderr, /anonymous install events/);
+      if (flag === "--json") JSON.parse(first.stdout);
+      else assert.equal(first.stdout, "");
+      const second = await runInstaller(home, [...serverArgs(server), flag, "--force"], {
+        env: telemetryEnv(),
+      });
+      assert.doesNotMatch(second.stderr, /anonymous install events/, "seen once is enough");
+      assert.deepEqual(sink.labels(), [
+        "install_start",
+        "install_complete",
+        "install_start",
+        "install_complete",
+      ]);
     });
-    assert.doesNotMatch(json.stderr, /anonymous/);
-    JSON.parse(json.stdout);
-  });
+  }
 
   const failures: [string, () => Promise<string[]>, number, string][] = [
     [
@@ -240,20 +249,21 @@ describe("opt-out", () => {
     });
   }
 
-  it("`telemetry disable` persists, deletes the id, and sends nothing; `enable` undoes it", async () => {
+  it("`telemetry disable` persists and sends nothing, keeping the id RunMat's runtime shares and saying so; `enable` undoes it", async () => {
     publishRelease(server, "v0.6.1");
     await mkdir(join(home, ".runmat"));
     await writeFile(join(home, ".runmat", "telemetry_id"), "1700000000-12345\n");
     const disable = await runInstaller(home, ["telemetry", "disable"], { env: telemetryEnv() });
     assert.equal(disable.code, 0, disable.stderr);
-    assert.equal(existsSync(join(home, ".runmat", "telemetry_id")), false);
+    assert.equal(await readFile(join(home, ".runmat", "telemetry_id"), "utf8"), "1700000000-12345\n");
+    assert.match(disable.stdout, /is kept: RunMat's own telemetry uses it too/);
+    assert.match(disable.stdout, /RunMat itself has its own switch/);
     const status = await runInstaller(home, ["telemetry", "status"], { env: telemetryEnv() });
     assert.match(status.stdout, /^off: disabled by/);
     assert.match(status.stdout, new RegExp(sink.url));
     const run = await runInstaller(home, serverArgs(server), { env: telemetryEnv() });
     assert.equal(run.code, 0, run.stderr);
     assert.equal(sink.connections, 0);
-    assert.equal(existsSync(join(home, ".runmat", "telemetry_id")), false);
     await runInstaller(home, ["telemetry", "enable"], { env: telemetryEnv() });
     const on = await runInstaller(home, ["telemetry", "status"], { env: telemetryEnv() });
     assert.match(on.stdout, /^on:/);

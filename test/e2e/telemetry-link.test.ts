@@ -1,0 +1,146 @@
+// Telemetry over a link far away: the release server and an HTTPS telemetry endpoint (a test CA
+// through NODE_EXTRA_CA_CERTS) both sit behind a relay that delays each direction by half the
+// round trip, so DNS-free but otherwise real TCP and TLS handshakes cost what they cost over an
+// ocean. At 0, 400 and 800 ms round trips every run must deliver both of its events, and at
+// 400 ms telemetry may add at most 0.5 s (median of runs interleaved with telemetry off).
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { ReleaseServer, TelemetrySink } from "../fixtures/release-server.js";
+import { cleanHome, type Env, makeHome, runInstaller } from "../fixtures/run.js";
+import { makeTestCa, SlowLink, type TestCa } from "../fixtures/slow-link.js";
+import { publishRelease } from "../fixtures/world.js";
+
+let ca: TestCa;
+let server: ReleaseServer;
+let sink: TelemetrySink;
+
+before(async () => {
+  ca = await makeTestCa();
+  server = await new ReleaseServer().start();
+  sink = await new TelemetrySink().start({ key: ca.key, cert: ca.cert });
+  publishRelease(server, "v0.6.1");
+});
+after(async () => {
+  await server.stop();
+  await sink.stop();
+  await ca.remove();
+});
+
+interface FarWorld {
+  releases: SlowLink;
+  telemetry: SlowLink;
+  args: string[];
+  env: Env;
+  stop(): Promise<void>;
+}
+
+/** Both servers behind links of `roundTripMs`; the release JSON points downloads at the far side too. */
+async function farAway(roundTripMs: number): Promise<FarWorld> {
+  const releasePort = Number(new URL(server.url).port);
+  const sinkPort = Number(new URL(sink.url).port);
+  const releases = await new SlowLink({ host: "127.0.0.1", port: releasePort }, roundTripMs).start();
+  const telemetry = await new SlowLink({ host: "127.0.0.1", port: sinkPort }, roundTripMs).start();
+  const api = `http://127.0.0.1:${releases.port}`;
+  // The fixture names asset URLs after its own origin: route them over the link as well.
+  const json = server.releaseJson("v0.6.1");
+  for (const asset of json.assets)
+    asset.browser_download_url = asset.browser_download_url.replace(server.url, api);
+  server.clearFaults();
+  server.fault("/releases/", { kind: "garbage", body: JSON.stringify(json) }, 1_000);
+  return {
+    releases,
+    telemetry,
+    args: ["--github-api", api, "--repo", "runmat-org/runmat", "--force"],
+    env: {
+      RUNMAT_NO_TELEMETRY: undefined,
+      RUNMAT_TELEMETRY_ENDPOINT: `https://localhost:${telemetry.port}/api/telemetry`,
+      NODE_EXTRA_CA_CERTS: ca.caFile,
+    },
+    stop: async () => {
+      await releases.stop();
+      await telemetry.stop();
+      server.clearFaults();
+    },
+  };
+}
+
+/** One install; the events its cid sent, and how long it took. */
+async function timedRun(far: FarWorld, telemetryOn: boolean): Promise<{ events: string[]; ms: number }> {
+  const home = await makeHome("far");
+  try {
+    const started = performance.now();
+    const run = await runInstaller(home, far.args, {
+      env: telemetryOn ? far.env : { ...far.env, RUNMAT_NO_TELEMETRY: "1" },
+    });
+    const ms = performance.now() - started;
+    assert.equal(run.code, 0, run.stderr);
+    // The sink may still be reading what was delivered as the process ended.
+    await new Promise((resolve) => setTimeout(resolve, 100 + far.telemetry.roundTripMs));
+    const id = /"cid":"([^"]+)"/.exec(JSON.stringify(sink.events.at(-1) ?? {}))?.[1];
+    const events = sink.events.filter((event) => event.cid === id).map((event) => String(event.event_label));
+    return { events: telemetryOn ? events : [], ms };
+  } finally {
+    await cleanHome(home);
+  }
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+describe("telemetry over a slow link (TLS, real handshakes)", () => {
+  it("at 0 ms: every run delivers install_start and install_complete", async () => {
+    const far = await farAway(0);
+    try {
+      for (let i = 0; i < 3; i++) {
+        sink.reset();
+        assert.deepEqual((await timedRun(far, true)).events, ["install_start", "install_complete"]);
+      }
+    } finally {
+      await far.stop();
+    }
+  });
+
+  it("at a 400 ms round trip: every run delivers both, adding at most 0.5 s (median, interleaved with telemetry off)", async () => {
+    const far = await farAway(400);
+    try {
+      const added: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        sink.reset();
+        const on = await timedRun(far, true);
+        assert.deepEqual(on.events, ["install_start", "install_complete"], `run ${i + 1}`);
+        const off = await timedRun(far, false);
+        added.push(on.ms - off.ms);
+      }
+      assert.ok(median(added) <= 500, `telemetry added ${added.map((ms) => Math.round(ms)).join(", ")} ms`);
+    } finally {
+      await far.stop();
+    }
+  });
+
+  it("at an 800 ms round trip: at least 90% of runs deliver both (10 runs)", async () => {
+    const far = await farAway(800);
+    try {
+      let delivered = 0;
+      for (let batch = 0; batch < 2; batch++) {
+        sink.reset();
+        // Five installs at once, each from its own HOME: their events are told apart by cid.
+        const homes = await Promise.all(Array.from({ length: 5 }, () => makeHome("far800")));
+        try {
+          const runs = await Promise.all(homes.map((home) => runInstaller(home, far.args, { env: far.env })));
+          for (const run of runs) assert.equal(run.code, 0, run.stderr);
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+          const byClient = new Map<unknown, string[]>();
+          for (const event of sink.events)
+            byClient.set(event.cid, [...(byClient.get(event.cid) ?? []), String(event.event_label)]);
+          delivered += [...byClient.values()].filter(
+            (labels) => labels.includes("install_start") && labels.includes("install_complete"),
+          ).length;
+        } finally {
+          await Promise.all(homes.map(cleanHome));
+        }
+      }
+      assert.ok(delivered >= 9, `${delivered} of 10 runs delivered both events`);
+    } finally {
+      await far.stop();
+    }
+  });
+});
