@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,6 +18,7 @@ import { Header } from "tar";
 import { fakeRunmat } from "../test/fixtures/archives.js";
 import { FakeGa, SAMPLE_EVENT } from "../test/fixtures/fake-ga.js";
 import { ReleaseServer, TelemetrySink } from "../test/fixtures/release-server.js";
+import { makeTestCa, SlowLink } from "../test/fixtures/slow-link.js";
 import { toolDirectory } from "../test/fixtures/tools.js";
 import { assetName, publishRelease } from "../test/fixtures/world.js";
 
@@ -221,6 +222,154 @@ async function telemetryBenchmarks(server: ReleaseServer, work: string) {
   }
 }
 
+/**
+ * Telemetry over a far link (TLS to a test CA, both servers behind a relay that delays each
+ * direction): per round trip, how many runs deliver both events and what telemetry adds,
+ * interleaved with runs that have it off.
+ */
+async function slowLinkTelemetryBenchmarks(server: ReleaseServer, work: string) {
+  const ca = await makeTestCa();
+  const sink = await new TelemetrySink().start({ key: ca.key, cert: ca.cert });
+  publishRelease(server, "v0.6.1");
+  const pairs = smoke ? 1 : 5;
+  try {
+    for (const roundTripMs of smoke ? [400] : [0, 400, 800]) {
+      const releases = await new SlowLink(
+        { host: "127.0.0.1", port: Number(new URL(server.url).port) },
+        roundTripMs,
+      ).start();
+      const telemetry = await new SlowLink(
+        { host: "127.0.0.1", port: Number(new URL(sink.url).port) },
+        roundTripMs,
+      ).start();
+      const api = `http://127.0.0.1:${releases.port}`;
+      const json = server.releaseJson("v0.6.1");
+      for (const asset of json.assets)
+        asset.browser_download_url = asset.browser_download_url.replace(server.url, api);
+      server.fault("/releases/", { kind: "garbage", body: JSON.stringify(json) }, 1_000);
+      const added: number[] = [];
+      let delivered = 0;
+      try {
+        for (let i = 0; i < pairs; i++) {
+          for (const on of [true, false]) {
+            const home = join(work, `far-${roundTripMs}-${i}-${on}`);
+            await mkdir(home, { recursive: true });
+            sink.reset();
+            const result = await timed(
+              [
+                process.execPath,
+                CLI,
+                "--github-api",
+                api,
+                "--no-modify-path",
+                "--force",
+                "--quiet",
+                "v0.6.1",
+              ],
+              {
+                HOME: home,
+                CI: "true",
+                NODE_EXTRA_CA_CERTS: ca.caFile,
+                RUNMAT_TELEMETRY_ENDPOINT: `https://localhost:${telemetry.port}/api/telemetry`,
+                ...(on ? {} : { RUNMAT_NO_TELEMETRY: "1" }),
+              },
+            );
+            if (result.code !== 0)
+              throw new Error(`install over a ${roundTripMs} ms link exited ${result.code}`);
+            if (on) {
+              await new Promise((resolve) => setTimeout(resolve, 100 + roundTripMs));
+              const labels = sink.labels();
+              if (labels.includes("install_start") && labels.includes("install_complete")) delivered += 1;
+              added.push(result.ms);
+            } else {
+              added[added.length - 1] -= result.ms;
+            }
+          }
+        }
+      } finally {
+        server.clearFaults();
+        await releases.stop();
+        await telemetry.stop();
+      }
+      const extra = median(added);
+      const share = delivered / pairs;
+      const wanted = roundTripMs >= 800 ? 0.9 : 1;
+      const limit = roundTripMs >= 800 ? null : 500;
+      push(
+        `telemetry over a ${roundTripMs} ms round trip (TLS): runs delivering both events, time added`,
+        `${delivered}/${pairs} delivered, +${extra.toFixed(0)} ms`,
+        "same runs, telemetry off (interleaved)",
+        null,
+        `${wanted * 100}% delivered${limit === null ? "" : `, ≤ +${limit} ms`}`,
+        share >= wanted && (limit === null || extra <= limit),
+      );
+    }
+  } finally {
+    await sink.stop();
+    await ca.remove();
+  }
+}
+
+/** The Node relay's memory while GA hangs and 50 connections keep posting. */
+async function relayMemoryBenchmark() {
+  const ga = await new FakeGa().start();
+  ga.mode = "hang";
+  const seconds = smoke ? 1 : 20;
+  const relay = spawn(process.execPath, [join(ROOT, "bin", "runmat-telemetry-relay.js")], {
+    env: {
+      PATH: process.env.PATH,
+      PORT: "0",
+      GA_MEASUREMENT_ID: "G-BENCH",
+      GA_API_SECRET: "bench-secret",
+      GA_ENDPOINT: ga.url,
+      RELAY_RATE_PER_SECOND: "1000000000",
+      RELAY_RATE_BURST: "1000000000",
+      RELAY_GLOBAL_RATE_PER_SECOND: "1000000000",
+      RELAY_GLOBAL_RATE_BURST: "1000000000",
+    },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  const rssMb = async () =>
+    Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${relay.pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      let stderr = "";
+      relay.stderr.on("data", (chunk) => {
+        stderr += chunk;
+        const match = /127\.0\.0\.1:(\d+)/.exec(stderr);
+        if (match) resolve(Number(match[1]));
+      });
+      relay.on("exit", () => reject(new Error(`relay exited: ${stderr}`)));
+    });
+    const load = (duration: number) =>
+      autocannon({
+        url: `http://127.0.0.1:${port}/api/telemetry`,
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(SAMPLE_EVENT),
+        connections: 50,
+        duration,
+      });
+    await load(1); // warm up: the queue fills, the heap settles
+    const before = await rssMb();
+    const result = await load(seconds);
+    const after = await rssMb();
+    const growth = after - before;
+    push(
+      `relay memory, GA hanging, 50 connections for ${seconds} s`,
+      `+${growth.toFixed(1)} MB (${before.toFixed(0)} → ${after.toFixed(0)} MB), p99 ${result.latency.p99} ms`,
+      "after a 1 s warm-up",
+      null,
+      "≤ +10 MB, answers not held by GA",
+      growth <= 10 && result.latency.p99 < 1000,
+    );
+  } finally {
+    relay.kill("SIGKILL");
+    ga.hits.length = 0;
+    await ga.stop();
+  }
+}
+
 async function startupBenchmarks() {
   const runs = Math.max(RUNS, 5) * 2;
   const bare = await medianOf(runs, () => [process.execPath, "-e", "0"]);
@@ -314,6 +463,8 @@ async function relayBenchmarks() {
           GA_ENDPOINT: ga.url,
           RELAY_RATE_PER_SECOND: "1000000000",
           RELAY_RATE_BURST: "1000000000",
+          RELAY_GLOBAL_RATE_PER_SECOND: "1000000000",
+          RELAY_GLOBAL_RATE_BURST: "1000000000",
         },
         stdio: ["ignore", "ignore", "pipe"],
       });
@@ -367,9 +518,11 @@ async function main() {
   try {
     await installBenchmarks(server, work);
     await telemetryBenchmarks(server, work);
+    await slowLinkTelemetryBenchmarks(server, work);
     await startupBenchmarks();
     await bootstrapBenchmarks(server, work);
     await relayBenchmarks();
+    await relayMemoryBenchmark();
   } finally {
     await server.stop();
     await rm(work, { recursive: true, force: true });

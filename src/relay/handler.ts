@@ -124,19 +124,31 @@ function releaseOf(value: unknown): string {
   return cleaned.startsWith("v") ? cleaned : `v${cleaned}`;
 }
 
+/** Importing a key costs more than using it: one import per secret, for the process's life. */
+const hmacKeys = new Map<string, Promise<CryptoKey>>();
+
+function hmacKeyFor(secret: string): Promise<CryptoKey> {
+  let key = hmacKeys.get(secret);
+  if (!key) {
+    key = crypto.subtle.importKey(
+      "raw",
+      new TextEncoder().encode(secret),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign"],
+    );
+    hmacKeys.set(secret, key);
+  }
+  return key;
+}
+
 /**
  * GA's session_id, derived here (the client never sends one): a keyed hash of the client id and
  * the 30-minute window, so the two events of one install share a session and nothing else links.
  */
 async function sessionId(clientId: string, receivedAt: number, key: string): Promise<string> {
   const encoder = new TextEncoder();
-  const hmacKey = await crypto.subtle.importKey(
-    "raw",
-    encoder.encode(key),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
+  const hmacKey = await hmacKeyFor(key);
   const window = Math.floor(receivedAt / SESSION_WINDOW_MS);
   const digest = new Uint8Array(
     await crypto.subtle.sign("HMAC", hmacKey, encoder.encode(`${clientId}:${window}`)),
