@@ -125,9 +125,10 @@ function releaseOf(value: unknown): string {
 }
 
 /** Importing a key costs more than using it: one import per secret, for the process's life. */
-const hmacKeys = new Map<string, Promise<CryptoKey>>();
+type HmacKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
+const hmacKeys = new Map<string, Promise<HmacKey>>();
 
-function hmacKeyFor(secret: string): Promise<CryptoKey> {
+function hmacKeyFor(secret: string): Promise<HmacKey> {
   let key = hmacKeys.get(secret);
   if (!key) {
     key = crypto.subtle.importKey(
