@@ -160,6 +160,46 @@ describe("telemetry events", () => {
     });
   }
 
+  it("a second Ctrl-C right after the first cannot lose the outcome: it went out on the first", async () => {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      sink.reset();
+      publishRelease(server, "v0.6.1");
+      server.fault("/download/", { kind: "stall" }, 1);
+      const run = await runInstaller(home, [...serverArgs(server), "--force"], {
+        env: telemetryEnv(),
+        onSpawn: (child) => {
+          const poll = setInterval(() => {
+            if (server.requests.some((r) => r.path.startsWith("/download/"))) {
+              clearInterval(poll);
+              child.kill("SIGINT");
+              setTimeout(() => child.kill("SIGINT"), 30);
+            }
+          }, 10);
+        },
+      });
+      assert.equal(run.code, 130, run.stderr);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(sink.labels(), ["install_start", "install_failed"], `attempt ${attempt + 1}`);
+      server.reset();
+    }
+  });
+
+  it("a finished install killed while the endpoint hangs has already sent install_complete", async () => {
+    publishRelease(server, "v0.6.1");
+    sink.mode = "hang";
+    const run = await runInstaller(home, serverArgs(server), {
+      env: telemetryEnv(),
+      onSpawn: (child) => {
+        child.stdout?.on("data", (chunk: Buffer) => {
+          if (chunk.toString().includes("Installed RunMat")) setTimeout(() => child.kill("SIGKILL"), 50);
+        });
+      },
+    });
+    assert.equal(run.signal, "SIGKILL");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(sink.labels(), ["install_start", "install_complete"]);
+  });
+
   it("permission denied: exactly install_start then install_failed (exit 6)", async () => {
     publishRelease(server, "v0.6.1");
     const dir = join(home, "locked");
