@@ -8,6 +8,7 @@ import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import { serveInstallerRelease } from "../fixtures/binaries.js";
 import { ReleaseServer, TelemetrySink } from "../fixtures/release-server.js";
 import { cleanHome, makeHome, ROOT, type RunResult, runInstaller } from "../fixtures/run.js";
+import { requireTool } from "../fixtures/system-tools.js";
 import { toolDirectory } from "../fixtures/tools.js";
 import { publishRelease, serverArgs } from "../fixtures/world.js";
 
@@ -57,6 +58,7 @@ function assertInstalled(run: RunResult) {
 }
 
 before(async () => {
+  for (const tool of ["dash", "bash", "busybox", "zsh", "shellcheck", "curl"]) requireTool(tool);
   server = await new ReleaseServer().start();
   sink = await new TelemetrySink().start();
   installerUrl = await serveInstallerRelease(server);

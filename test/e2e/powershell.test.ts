@@ -20,6 +20,7 @@ import { RELEASE_DIR, seaBinary, serveInstallerRelease } from "../fixtures/binar
 import { findPwsh, PWSH_QUIET } from "../fixtures/powershell.js";
 import { ReleaseServer, TelemetrySink } from "../fixtures/release-server.js";
 import { cleanHome, type Env, makeHome, ROOT } from "../fixtures/run.js";
+import { requireTool } from "../fixtures/system-tools.js";
 import { registerWineForExe, WINE, WINESERVER, windowsPath } from "../fixtures/wine.js";
 
 const run = promisify(execFile);
@@ -148,6 +149,7 @@ async function registryPath(): Promise<string> {
 }
 
 before(async () => {
+  requireTool("script");
   pwsh = findPwsh();
   unregisterWine = await registerWineForExe();
   server = await new ReleaseServer().start();

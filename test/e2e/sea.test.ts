@@ -12,10 +12,10 @@ import { VERSION } from "../../src/version.js";
 import { assertBinariesBuilt, RELEASE_DIR, SEA_TARGETS, seaBinary } from "../fixtures/binaries.js";
 import { ReleaseServer, TelemetrySink } from "../fixtures/release-server.js";
 import { cleanHome, makeHome, runInstaller } from "../fixtures/run.js";
+import { assertWine, WINE } from "../fixtures/wine.js";
 import { publishRelease, serverArgs } from "../fixtures/world.js";
 
 const run = promisify(execFile);
-const WINE = "/usr/lib/wine/wine64";
 
 before(() => assertBinariesBuilt());
 
@@ -101,7 +101,7 @@ describe("single binaries", () => {
     }
 
     before(async () => {
-      assert.ok(existsSync(WINE), "wine64 is installed (.ci/run installs Debian's wine64)");
+      assertWine();
       work = await mkdtemp(join(tmpdir(), "runmat-wine-"));
       prefix = join(work, "prefix");
       await mkdir(prefix);

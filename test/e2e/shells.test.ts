@@ -10,6 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { ReleaseServer } from "../fixtures/release-server.js";
 import { cleanHome, diffTrees, makeHome, runInstaller, snapshotTree } from "../fixtures/run.js";
+import { requireTool } from "../fixtures/system-tools.js";
 import { publishRelease, serverArgs } from "../fixtures/world.js";
 
 const run = promisify(execFile);
@@ -90,6 +91,7 @@ async function whereIsRunmat(home: string, shell: string, command: string[]): Pr
 
 let server: ReleaseServer;
 before(async () => {
+  for (const tool of ["bash", "dash", "zsh", "fish"]) requireTool(tool);
   server = await new ReleaseServer().start();
   publishRelease(server, "v0.6.1");
 });

@@ -10,6 +10,7 @@ import { join, relative } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ReleaseServer } from "../fixtures/release-server.js";
 import { cleanHome, diffTrees, makeHome, snapshotTree } from "../fixtures/run.js";
+import { requireTool } from "../fixtures/system-tools.js";
 import { assetName, publishRelease, serverArgs } from "../fixtures/world.js";
 import { runCustom, World, writeReport } from "./harness.js";
 
@@ -18,6 +19,7 @@ const TOKEN = "ghp_fixtureTokenThatMustNeverLeak1234567890";
 let certDir: string;
 
 before(async () => {
+  requireTool("openssl");
   await world.start();
   certDir = await mkdtemp(join(tmpdir(), "runmat-tls-"));
   execFileSync(

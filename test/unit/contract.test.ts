@@ -14,6 +14,7 @@ import {
   PLATFORM_ROWS,
   SUPPORTED_PLATFORMS,
 } from "../../src/contract.js";
+import { requireTool } from "../fixtures/system-tools.js";
 
 const sortedKinds = Object.keys(EXIT_CODES) as ErrorKind[];
 
@@ -36,7 +37,7 @@ platform_row linux-arm64 && echo "row=$RELEASE_PLATFORM/$SEA_TARGET"
 arch_of amd64 && echo "arch=$ARCH_NAME"
 does_not_track yes && echo dnt=off
 `;
-    const output = execFileSync("dash", ["-c", script], { encoding: "utf8" });
+    const output = execFileSync(requireTool("dash"), ["-c", script], { encoding: "utf8" });
     for (const kind of sortedKinds) assert.match(output, new RegExp(`^${kind}=${EXIT_CODES[kind]}$`, "m"));
     assert.match(output, /^row=linux-aarch64\/linux-arm64$/m);
     assert.match(output, /^arch=x86_64$/m);

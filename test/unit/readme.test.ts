@@ -44,6 +44,14 @@ describe("README", () => {
     assert.match(section("Developing"), /npm install\nnpm test/);
   });
 
+  it("names the one command for a fresh machine, which CI runs", () => {
+    assert.match(section("Developing"), /```sh\nnpm run test:fresh\n```/);
+    const ci = readFileSync(new URL("../../.ci/run", import.meta.url), "utf8");
+    assert.match(ci, /^npm run test:fresh$/m);
+    const scripts = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).scripts;
+    assert.match(scripts["test:fresh"], /npm run setup:test-machine && npm test$/);
+  });
+
   it("lists exactly the telemetry keys the code sends", () => {
     const telemetry = section("Telemetry");
     const line = telemetry.split("\n").find((l) => l.includes("with **exactly** these keys"));
