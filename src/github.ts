@@ -3,7 +3,16 @@
 
 import type { ReleaseOptions } from "./cli.js";
 import { InstallError } from "./errors.js";
-import { createHttpClient, fetchText, type HttpClient, HttpStatusError } from "./http.js";
+import { readRegularFile, writeFileAtomic } from "./fs-atomic.js";
+import {
+  createHttpClient,
+  fetchDocument,
+  fetchText,
+  type HttpClient,
+  HttpStatusError,
+  openUrl,
+  withRetries,
+} from "./http.js";
 import { type Release, type ReleaseAsset, type Tag, toTag } from "./release.js";
 
 /** An HTTP client for the release lookup and downloads that `options` describe. */
@@ -55,20 +64,60 @@ function parseRelease(text: string, source: string): Release {
   return { tag_name: tag, assets: release.assets.filter(isAsset) };
 }
 
+/** The API's rate limit answered and no token was set: github.com's release pages still work. */
+export class RateLimitedError extends InstallError {}
+
+/** A release JSON kept with its ETag, so a repeated check costs nothing against the rate limit. */
+interface CachedRelease {
+  url: string;
+  etag: string;
+  body: string;
+}
+
+async function readCache(file: string | undefined, url: URL): Promise<CachedRelease | null> {
+  if (!file) return null;
+  try {
+    const cached = JSON.parse((await readRegularFile(file)) ?? "null") as CachedRelease | null;
+    return cached &&
+      cached.url === url.href &&
+      typeof cached.etag === "string" &&
+      typeof cached.body === "string"
+      ? cached
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Looks a release up on the API. With `cacheFile` (status, update), the request is conditional:
+ * GitHub answers an unchanged release with 304, which does not count against its rate limit.
+ */
 export async function fetchRelease(
   client: HttpClient,
   apiUrl: string,
   repo: string,
   tag: Tag | null,
+  cacheFile?: string,
 ): Promise<Release> {
   const path = tag ? `releases/tags/${encodeURIComponent(tag)}` : "releases/latest";
   const url = new URL(`${apiUrl}/repos/${repo}/${path}`);
+  const cached = await readCache(cacheFile, url);
   let text: string;
   try {
-    text = await fetchText(client, url, "Release lookup", "application/vnd.github+json");
+    const headers: Record<string, string> = { accept: "application/vnd.github+json" };
+    if (cached) headers["if-none-match"] = cached.etag;
+    const answer = await fetchDocument(client, url, "Release lookup", headers, [304]);
+    text = answer.statusCode === 304 && cached ? cached.body : answer.text;
+    const etag = answer.headers.etag;
+    if (cacheFile && answer.statusCode === 200 && typeof etag === "string") {
+      await writeFileAtomic(cacheFile, JSON.stringify({ url: url.href, etag, body: text }), 0o644).catch(
+        () => {},
+      );
+    }
   } catch (error) {
     if (!(error instanceof HttpStatusError)) throw error;
-    const limited = rateLimitOrAuthError(error);
+    const limited = rateLimitOrAuthError(error, Boolean(client.settings.token));
     if (limited) throw limited;
     if (error.statusCode === 404) {
       throw new InstallError(
@@ -104,14 +153,17 @@ export async function fetchChecksumFile(client: HttpClient, asset: ReleaseAsset)
   }
 }
 
-/** Turns a 401/403/429 into the message every GitHub API user needs, naming the token variables. */
-function rateLimitOrAuthError(error: HttpStatusError): InstallError | null {
+/**
+ * Turns a 401/403/429 into the message every GitHub API user needs, naming the token variables.
+ * Without a token, a rate limit is a RateLimitedError: the caller can use github.com's pages.
+ */
+function rateLimitOrAuthError(error: HttpStatusError, withToken: boolean): InstallError | null {
   const { statusCode, headers } = error;
   if (statusCode === 429 || (statusCode === 403 && headers["x-ratelimit-remaining"] === "0")) {
     const reset = Number(headers["x-ratelimit-reset"]);
     const when =
       Number.isFinite(reset) && reset > 0 ? ` It resets at ${new Date(reset * 1000).toISOString()}.` : "";
-    return new InstallError(
+    return new (withToken ? InstallError : RateLimitedError)(
       "network",
       `GitHub API rate limit exceeded (HTTP ${statusCode}).${when}`,
       "Set GITHUB_TOKEN or GH_TOKEN to a GitHub token to raise the limit, or wait and retry.",
@@ -125,4 +177,53 @@ function rateLimitOrAuthError(error: HttpStatusError): InstallError | null {
     );
   }
   return null;
+}
+
+/**
+ * The host of the release pages for an API base: github.com for api.github.com, the server
+ * itself for GitHub Enterprise (/api/v3) and for mirrors that serve both.
+ */
+export function releasePagesBase(apiUrl: string): string {
+  const url = new URL(apiUrl);
+  return url.hostname === "api.github.com" ? "https://github.com" : url.origin;
+}
+
+/** The latest release's tag from github.com's /releases/latest redirect: no API call, no rate limit. */
+export async function latestTagFromPages(client: HttpClient, pages: string, repo: string): Promise<Tag> {
+  const url = new URL(`${pages}/${repo}/releases/latest`);
+  const response = await withRetries(client, "Release lookup", url, () =>
+    openUrl(client, url, {}, { method: "HEAD", followRedirects: false }),
+  );
+  await response.body.dump();
+  const location = typeof response.headers.location === "string" ? response.headers.location : "";
+  const tag = toTag(decodeURIComponent(/\/releases\/tag\/([^/?#]+)/.exec(location)?.[1] ?? ""));
+  if (!tag) {
+    throw new InstallError(
+      "network",
+      `${url.host} did not say which release is the latest (HTTP ${response.statusCode}).`,
+      "GitHub's API is rate-limited: set GITHUB_TOKEN or GH_TOKEN, pass a version, or wait an hour.",
+    );
+  }
+  return tag;
+}
+
+/** A small text file from a release page, or null when there is none (404). */
+export async function optionalReleaseFile(client: HttpClient, url: URL): Promise<string | null> {
+  const answer = await fetchDocument(
+    client,
+    url,
+    `Download of ${url.pathname.split("/").pop()}`,
+    { accept: "text/plain" },
+    [404],
+  );
+  return answer.statusCode === 404 ? null : answer.text;
+}
+
+/** Whether a release page has this asset: a HEAD that follows the redirect to the asset host. */
+export async function releaseFileExists(client: HttpClient, url: URL): Promise<boolean> {
+  const response = await withRetries(client, `Lookup of ${url.pathname.split("/").pop()}`, url, () =>
+    openUrl(client, url, {}, { method: "HEAD" }),
+  );
+  await response.body.dump();
+  return response.statusCode >= 200 && response.statusCode < 300;
 }

@@ -61,7 +61,9 @@ export async function openUrl(
   client: HttpClient,
   startUrl: URL,
   extraHeaders: Record<string, string> = {},
+  options: { method?: "GET" | "HEAD"; followRedirects?: boolean } = {},
 ): Promise<OpenResponse> {
+  const method = options.method ?? "GET";
   const { settings, dispatcher } = client;
   const { request } = await import("undici");
   let url = checkUrlAllowed(startUrl, "download", "network");
@@ -69,10 +71,11 @@ export async function openUrl(
     const headers: Record<string, string> = { "user-agent": `runmat-install/${VERSION}`, ...extraHeaders };
     if (settings.token && url.origin === settings.apiOrigin)
       headers.authorization = `Bearer ${settings.token}`;
-    settings.debug(`GET ${url.href}${headers.authorization ? " (with token)" : ""}`);
-    const response = await request(url, { method: "GET", headers, dispatcher, signal: settings.signal });
+    settings.debug(`${method} ${url.href}${headers.authorization ? " (with token)" : ""}`);
+    const response = await request(url, { method, headers, dispatcher, signal: settings.signal });
     const location = response.headers.location;
-    if (response.statusCode >= 300 && response.statusCode < 400 && typeof location === "string") {
+    const redirect = response.statusCode >= 300 && response.statusCode < 400 && typeof location === "string";
+    if (redirect && options.followRedirects !== false) {
       await response.body.dump();
       const next = new URL(location, url);
       if (url.protocol === "https:" && next.protocol !== "https:") {
@@ -212,14 +215,34 @@ function describeNetworkError(error: unknown): string {
   }
 }
 
-/** GETs a small JSON or text document with retries. Non-2xx statuses surface as HttpStatusError. */
-export async function fetchText(client: HttpClient, url: URL, what: string, accept: string): Promise<string> {
+export interface Document {
+  statusCode: number;
+  headers: OpenResponse["headers"];
+  text: string;
+}
+
+/**
+ * GETs a small JSON or text document with retries. Non-2xx statuses surface as HttpStatusError,
+ * except those `accepted` (a 304 to a conditional request, a 404 for an optional file).
+ */
+export async function fetchDocument(
+  client: HttpClient,
+  url: URL,
+  what: string,
+  headers: Record<string, string>,
+  accepted: number[] = [],
+): Promise<Document> {
   return withRetries(client, what, url, async () => {
-    const response = await openUrl(client, url, { accept });
-    if (response.statusCode < 200 || response.statusCode >= 300) {
+    const response = await openUrl(client, url, headers);
+    const ok = response.statusCode >= 200 && response.statusCode < 300;
+    if (!ok && !accepted.includes(response.statusCode)) {
       await response.body.dump();
       throw new HttpStatusError(response.statusCode, response.url, response.headers);
     }
-    return response.body.text();
+    return { statusCode: response.statusCode, headers: response.headers, text: await response.body.text() };
   });
+}
+
+export async function fetchText(client: HttpClient, url: URL, what: string, accept: string): Promise<string> {
+  return (await fetchDocument(client, url, what, { accept })).text;
 }

@@ -19,7 +19,9 @@ export type InstallWarning =
   | { kind: "emulated"; tag: Tag; wanted: string; used: string }
   | { kind: "unverified"; assetName: string }
   | { kind: "read-only-home"; home: string }
-  | { kind: "receipt-unwritable"; reason: string };
+  | { kind: "receipt-unwritable"; reason: string }
+  /** The API was rate-limited: the release pages were used, the checksum from where it says. */
+  | { kind: "api-rate-limited"; host: string; checksumFrom: string | null };
 
 export interface DownloadProgress {
   update(received: number, total: number | undefined): void;

@@ -9,7 +9,13 @@ import type { CommonOptions, ReleaseOptions, UpdateOptions } from "./cli.js";
 import { EXIT_UPDATE_AVAILABLE } from "./contract.js";
 import { InstallError } from "./errors.js";
 import { readRegularFile } from "./fs-atomic.js";
-import { fetchRelease, gitHubClient } from "./github.js";
+import {
+  fetchRelease,
+  gitHubClient,
+  latestTagFromPages,
+  RateLimitedError,
+  releasePagesBase,
+} from "./github.js";
 import { findOnPath, isOwnedFile, isOwnedLine, removeLine } from "./path-plan.js";
 import { type PathEdit, type Receipt, readReceipt, receiptPath } from "./receipt.js";
 import { compareVersions, type Release, type Tag } from "./release.js";
@@ -45,10 +51,28 @@ async function loadReceipt(options: CommonOptions, command: "update" | "uninstal
   );
 }
 
-async function latestRelease(options: ReleaseOptions, ui: Ui, env: NodeJS.ProcessEnv): Promise<Release> {
+/** The latest release's JSON and ETag, so repeated checks cost nothing against GitHub's rate limit. */
+function releaseCachePath(options: CommonOptions): string | undefined {
+  return options.runmatHome ? join(options.runmatHome, "latest-release.json") : undefined;
+}
+
+/**
+ * The latest release: from the API (a conditional request against the cached copy), or, when
+ * the API is rate-limited and no token is set, its tag from github.com's release pages (the
+ * install that follows then takes the same route).
+ */
+async function latestRelease(
+  options: ReleaseOptions,
+  ui: Ui,
+  env: NodeJS.ProcessEnv,
+): Promise<{ tag: Tag; release?: Release }> {
   const http = await gitHubClient(options, new AbortController().signal, (m) => ui.debug(m), env);
   try {
-    return await fetchRelease(http, options.apiUrl, options.repo, null);
+    const release = await fetchRelease(http, options.apiUrl, options.repo, null, releaseCachePath(options));
+    return { tag: release.tag_name, release };
+  } catch (error) {
+    if (!(error instanceof RateLimitedError)) throw error;
+    return { tag: await latestTagFromPages(http, releasePagesBase(options.apiUrl), options.repo) };
   } finally {
     await http.dispatcher.close().catch(() => {});
   }
@@ -79,7 +103,7 @@ export async function runStatus(
   const latest = offline
     ? null
     : await latestRelease(options, ui, env).then(
-        (release) => release.tag_name,
+        (latest) => latest.tag,
         () => null,
       );
   const edits = receipt
@@ -132,19 +156,19 @@ export async function runUpdate(
   const receipt = await loadReceipt(options, "update");
   const latest = await latestRelease(options, ui, env);
   const installed = receipt.tag ?? "an unknown version";
-  if (!isNewer(latest.tag_name, receipt.tag)) {
+  if (!isNewer(latest.tag, receipt.tag)) {
     ui.result(`RunMat ${installed} is already up to date.`);
     return 0;
   }
   if (check) {
-    ui.result(`Update available: ${installed} → ${latest.tag_name}`);
+    ui.result(`Update available: ${installed} → ${latest.tag}`);
     return EXIT_UPDATE_AVAILABLE;
   }
   // The release just fetched is handed to the install, which does not look it up again.
   return runInstall(
     {
       ...options,
-      tag: latest.tag_name,
+      tag: latest.tag,
       dir: receipt.dir,
       modifyPath: receipt.modifyPath,
       force: false,
@@ -152,7 +176,7 @@ export async function runUpdate(
     },
     env,
     undefined,
-    latest,
+    latest.release,
   );
 }
 
@@ -232,6 +256,8 @@ export async function runUninstall(
     }
   }
   await rm(receiptPath(options.runmatHome), { force: true });
+  const releaseCache = releaseCachePath(options);
+  if (releaseCache) await rm(releaseCache, { force: true });
   // The bootstrappers' download cache is ours but is not part of an install: kept unless --purge.
   const installerCache = join(options.runmatHome, "installer");
   if (purge) {

@@ -81,7 +81,7 @@ export function compareVersions(a: Tag, b: Tag): number {
 }
 
 /** The names the old scripts looked for, in order; Unix also accepts a .zip as a last resort. */
-function assetCandidates(tag: Tag, platform: string, target: Pick<Target, "os">): string[] {
+export function assetCandidates(tag: Tag, platform: string, target: Pick<Target, "os">): string[] {
   const extensions = target.os === "windows" ? [".zip"] : [".tar.gz", ".zip"];
   return extensions.flatMap((ext) => [`runmat-${tag}-${platform}${ext}`, `runmat-${platform}${ext}`]);
 }

@@ -5,12 +5,21 @@ import { basename, dirname, join } from "node:path";
 import { archiveKindOf } from "./archive.js";
 import type { InstallOptions } from "./cli.js";
 import { InstallError } from "./errors.js";
-import { fetchChecksumFile, fetchRelease } from "./github.js";
+import {
+  fetchChecksumFile,
+  fetchRelease,
+  latestTagFromPages,
+  optionalReleaseFile,
+  RateLimitedError,
+  releaseFileExists,
+  releasePagesBase,
+} from "./github.js";
 import type { HttpClient } from "./http.js";
 import type { InstallObserver, Source } from "./install-types.js";
 import type { Target } from "./platform.js";
 import {
   type AssetChoice,
+  assetCandidates,
   findChecksumAsset,
   parseChecksumList,
   parseDigest,
@@ -31,7 +40,13 @@ export async function resolveFromRelease(
   observer: InstallObserver,
   known?: Release,
 ): Promise<Source> {
-  const release = known ?? (await fetchRelease(http, options.apiUrl, options.repo, options.tag));
+  let release: Release;
+  try {
+    release = known ?? (await fetchRelease(http, options.apiUrl, options.repo, options.tag));
+  } catch (error) {
+    if (!(error instanceof RateLimitedError)) throw error;
+    return resolveFromReleasePages(options, target, http, observer);
+  }
   let choice: AssetChoice;
   try {
     choice = selectAsset(release, target);
@@ -82,6 +97,50 @@ async function publishedChecksum(
     if (listed) return listed;
   }
   return missingChecksum(asset.name, required, observer);
+}
+
+/**
+ * The API answered with its rate limit and no token is set (a lab or CI fleet behind one NAT
+ * address on release day): the release pages on github.com are not rate-limited. The latest
+ * tag comes from /releases/latest's redirect, the asset from /releases/download/<tag>/, and
+ * its checksum from the release's SHA256SUMS or <asset>.sha256 when there is one.
+ */
+async function resolveFromReleasePages(
+  options: InstallOptions,
+  target: Target,
+  http: HttpClient,
+  observer: InstallObserver,
+): Promise<Source> {
+  const pages = releasePagesBase(options.apiUrl);
+  const tag = options.tag ?? (await latestTagFromPages(http, pages, options.repo));
+  const base = `${pages}/${options.repo}/releases/download/${encodeURIComponent(tag)}`;
+  // SHA256SUMS names the release's assets: with it, no request is spent guessing names.
+  const sums = await optionalReleaseFile(http, new URL(`${base}/SHA256SUMS`));
+  const platforms = [target.platform, ...(target.fallbackPlatform ? [target.fallbackPlatform] : [])];
+  for (const platform of platforms) {
+    for (const name of assetCandidates(tag, platform, target)) {
+      const url = new URL(`${base}/${name}`);
+      const listed = sums ? parseChecksumList(sums, name) : null;
+      if (!listed && !(await releaseFileExists(http, url))) continue;
+      observer.releaseResolved(tag, platform);
+      let sha256 = listed;
+      let checksumFrom = listed ? "SHA256SUMS" : null;
+      if (!sha256) {
+        const own = await optionalReleaseFile(http, new URL(`${url.href}.sha256`));
+        sha256 = own === null ? null : parseChecksumList(own, name);
+        if (sha256) checksumFrom = `${name}.sha256`;
+      }
+      observer.warning({ kind: "api-rate-limited", host: new URL(pages).host, checksumFrom });
+      if (!sha256) missingChecksum(name, options.requireChecksum, observer);
+      return { tag, platform, assetName: name, location: { url }, sha256 };
+    }
+  }
+  observer.releaseResolved(tag, target.platform);
+  throw new InstallError(
+    "network",
+    `No build of ${tag} for ${target.platform} on ${new URL(pages).host}'s release page (GitHub's API is rate-limited).`,
+    "Pick another version, or set GITHUB_TOKEN or GH_TOKEN to use GitHub's API.",
+  );
 }
 
 function missingChecksum(assetName: string, required: boolean, observer: InstallObserver): null {
