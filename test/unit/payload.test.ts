@@ -4,7 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { PAYLOAD_KEYS, TELEMETRY_EVENTS } from "../../src/contract.js";
+import { PAYLOAD_KEYS, TELEMETRY_EVENTS, TELEMETRY_ID_PATTERN } from "../../src/contract.js";
+
+const VALID_ID = new RegExp(TELEMETRY_ID_PATTERN);
+
 import { consentFromEnvironment } from "../../src/telemetry/consent.js";
 import { loadOrCreateId } from "../../src/telemetry/id.js";
 import { buildPayload } from "../../src/telemetry/payload.js";
@@ -55,12 +58,19 @@ describe("telemetry payload", () => {
     try {
       await fc.assert(
         fc.asyncProperty(
-          fc.oneof(fc.string({ unit: "binary" }), fc.uuid(), fc.stringMatching(/^[A-Za-z0-9-]{8,64}$/)),
+          fc.oneof(
+            fc.string({ unit: "binary" }),
+            fc.uuid(),
+            fc.stringMatching(/^[0-9]{9,11}-[0-9]{1,6}$/),
+            // What the old rule let through and the contract no longer does (it can name someone).
+            fc.stringMatching(/^[A-Za-z0-9-]{8,64}$/),
+          ),
           async (content) => {
             await writeFile(join(home, "telemetry_id"), content);
             const id = await loadOrCreateId(home);
-            assert.match(id, /^[A-Za-z0-9-]{8,64}$/);
-            if (/^[A-Za-z0-9-]{8,64}$/.test(content.trim())) assert.equal(id, content.trim());
+            assert.match(id, VALID_ID);
+            if (VALID_ID.test(content.trim())) assert.equal(id, content.trim());
+            else assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
           },
         ),
         { numRuns: 300 },
