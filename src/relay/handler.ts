@@ -160,15 +160,18 @@ async function sessionId(clientId: string, receivedAt: number, key: string): Pro
   return String(value);
 }
 
-/** A key for session ids when the relay has no API secret to use: this process's own. */
-const PROCESS_SESSION_KEY = crypto.randomUUID();
+/**
+ * A key for session ids when the relay has no API secret to use: this process's own, made on
+ * first use (Workers forbid random values in global scope).
+ */
+let processSessionKey: string | null = null;
 
 /** The only shape that ever leaves the relay; built field by field, never copied from input. */
 export async function toForwardedEvent(
   body: Record<string, unknown>,
   event: string,
   receivedAt: number,
-  sessionKey: string = PROCESS_SESSION_KEY,
+  sessionKey?: string,
 ): Promise<ForwardedEvent> {
   const cid = typeof body.cid === "string" ? body.cid.trim() : "";
   // An id that is neither a UUID nor the legacy form may name someone: a random one instead.
@@ -188,7 +191,11 @@ export async function toForwardedEvent(
           release: releaseOf(body.release),
           method: dimension("method", body.method),
           // Both are needed for GA's Realtime report to show the events.
-          session_id: await sessionId(clientId, receivedAt, sessionKey),
+          session_id: await sessionId(
+            clientId,
+            receivedAt,
+            sessionKey ?? (processSessionKey ??= crypto.randomUUID()),
+          ),
           engagement_time_msec: 1,
         },
       },
