@@ -125,10 +125,12 @@ describe("install from a release", () => {
   });
 
   for (const status of [403, 429]) {
-    it(`names GITHUB_TOKEN on an API ${status} rate limit`, async () => {
+    it(`with a token, names GITHUB_TOKEN on an API ${status} rate limit`, async () => {
       publishRelease(server, "v0.6.1");
       server.fault("/releases/", { kind: "status", status, headers: { "x-ratelimit-remaining": "0" } }, 1);
-      const run = await runInstaller(home, serverArgs(server));
+      const run = await runInstaller(home, serverArgs(server), {
+        env: { GITHUB_TOKEN: "ghp_expiredToken0123456789" },
+      });
       assert.equal(run.code, 3);
       assert.match(run.stderr, /rate limit/);
       assert.match(run.stderr, /GITHUB_TOKEN/);

@@ -36,22 +36,33 @@ const scenarios: Scenario[] = [
     message: /HTTP 500/,
     arrange: (w) => void w.server.fault("/releases/latest", { kind: "status", status: 500 }, 10),
   }),
-  fail("API 403 rate limit", {
-    exit: 3,
-    release: "unknown",
-    message: /rate limit[\s\S]*GITHUB_TOKEN/,
+  fail("API 403 rate limit without a token: the release pages instead", {
+    exit: 0,
+    message: /rate-limited and no token is set: installing from .* release page instead/,
     arrange: (w) =>
-      void w.server.fault("/releases/", {
-        kind: "status",
-        status: 403,
-        headers: { "x-ratelimit-remaining": "0" },
-      }),
+      void w.server.fault(
+        "/repos/",
+        { kind: "status", status: 403, headers: { "x-ratelimit-remaining": "0" } },
+        10,
+      ),
   }),
-  fail("API 429 rate limit", {
+  fail("API 403 rate limit with a token", {
     exit: 3,
     release: "unknown",
     message: /rate limit[\s\S]*GITHUB_TOKEN/,
-    arrange: (w) => void w.server.fault("/releases/", { kind: "status", status: 429 }),
+    arrange: (w) => {
+      w.server.fault("/repos/", { kind: "status", status: 403, headers: { "x-ratelimit-remaining": "0" } });
+      return { env: { GITHUB_TOKEN: "ghp_exhaustedToken0123456789" } };
+    },
+  }),
+  fail("API 429 rate limit with a token", {
+    exit: 3,
+    release: "unknown",
+    message: /rate limit[\s\S]*GITHUB_TOKEN/,
+    arrange: (w) => {
+      w.server.fault("/repos/", { kind: "status", status: 429 });
+      return { env: { GITHUB_TOKEN: "ghp_exhaustedToken0123456789" } };
+    },
   }),
   fail("API answers garbage", {
     exit: 3,
