@@ -310,6 +310,19 @@ async function slowLinkTelemetryBenchmarks(server: ReleaseServer, work: string) 
   }
 }
 
+/** The port a relay process says it listens on. */
+function relayPort(relay: ReturnType<typeof spawn>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let stderr = "";
+    relay.stderr?.on("data", (chunk) => {
+      stderr += chunk;
+      const match = /127\.0\.0\.1:(\d+)/.exec(stderr);
+      if (match) resolve(Number(match[1]));
+    });
+    relay.on("exit", () => reject(new Error(`relay exited: ${stderr}`)));
+  });
+}
+
 /** The Node relay's memory while GA hangs and 50 connections keep posting. */
 async function relayMemoryBenchmark() {
   const ga = await new FakeGa().start();
@@ -332,15 +345,7 @@ async function relayMemoryBenchmark() {
   const rssMb = async () =>
     Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${relay.pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      let stderr = "";
-      relay.stderr.on("data", (chunk) => {
-        stderr += chunk;
-        const match = /127\.0\.0\.1:(\d+)/.exec(stderr);
-        if (match) resolve(Number(match[1]));
-      });
-      relay.on("exit", () => reject(new Error(`relay exited: ${stderr}`)));
-    });
+    const port = await relayPort(relay);
     const load = (duration: number) =>
       autocannon({
         url: `http://127.0.0.1:${port}/api/telemetry`,
@@ -468,15 +473,7 @@ async function relayBenchmarks() {
         },
         stdio: ["ignore", "ignore", "pipe"],
       });
-      const port = await new Promise<number>((resolve, reject) => {
-        let stderr = "";
-        relay.stderr.on("data", (chunk) => {
-          stderr += chunk;
-          const match = /127\.0\.0\.1:(\d+)/.exec(stderr);
-          if (match) resolve(Number(match[1]));
-        });
-        relay.on("exit", () => reject(new Error(`relay exited: ${stderr}`)));
-      });
+      const port = await relayPort(relay);
       results[forwarding ? "forward" : "bare"] = await autocannon({
         url: `http://127.0.0.1:${port}/api/telemetry`,
         method: "POST",
