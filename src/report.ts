@@ -53,8 +53,14 @@ export function reportInstall(summary: InstallSummary, ui: Ui): void {
     );
   }
   if (!outcome.alreadyInstalled) {
+    // A binary or a checkout runs by its path; an npm install has runmat-install on PATH.
     const rerun =
-      RERUN[summary.method] ?? (summary.method === "binary" ? process.execPath : "runmat-install");
+      RERUN[summary.method] ??
+      (summary.method === "binary"
+        ? process.execPath
+        : summary.method === "source"
+          ? `${process.execPath} ${process.argv[1]}`
+          : "runmat-install");
     ui.info(`To uninstall: ${rerun} uninstall`);
   }
 }

@@ -32,9 +32,13 @@ function formatSeconds(seconds: number): string {
   return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
 }
 
-/** A line cut to `width` columns, so the terminal never wraps it (a wrapped line breaks the spinner). */
-function fitTo(text: string, width: number): string {
-  return width > 1 && text.length > width ? `${text.slice(0, width - 1)}…` : text;
+/**
+ * A line that fits `width` columns, so the terminal never wraps it (a wrapped line breaks the
+ * spinner): the full text, else the short one (without the file name), else the short one cut.
+ */
+function fitTo(width: number, full: string, short = full): string {
+  if (width <= 1 || full.length <= width) return full;
+  return short.length <= width ? short : `${short.slice(0, width - 1)}…`;
 }
 
 /**
@@ -119,7 +123,7 @@ export class Ui {
     const startedAt = Date.now();
     let last = { received: 0, total: undefined as number | undefined };
     const elapsed = () => Math.max((Date.now() - startedAt) / 1000, 0.001);
-    const running = () => {
+    const running = (withName: boolean) => {
       const { received, total } = last;
       const rate = received / elapsed();
       const of = total
@@ -127,10 +131,10 @@ export class Ui {
         : "";
       const left =
         total && rate > 0 && received < total ? `, ${formatSeconds((total - received) / rate)} left` : "";
-      return `Downloading ${name} ${formatBytes(received)}${of} (${formatBytes(rate)}/s${left})`;
+      return `Downloading${withName ? ` ${name}` : ""} ${formatBytes(received)}${of} (${formatBytes(rate)}/s${left})`;
     };
-    const finished = () =>
-      `Downloaded ${name} ${formatBytes(last.received)} in ${formatSeconds(elapsed())} (${formatBytes(last.received / elapsed())}/s)`;
+    const finished = (withName = true) =>
+      `Downloaded${withName ? ` ${name}` : ""} ${formatBytes(last.received)} in ${formatSeconds(elapsed())} (${formatBytes(last.received / elapsed())}/s)`;
     if (this.mode === "quiet" || this.mode === "json") return { update() {}, done() {}, fail() {} };
     if (!this.interactive) {
       this.stderr.write(`Downloading ${name}...\n`);
@@ -146,7 +150,7 @@ export class Ui {
     const width = () => (this.stderr.columns ?? 80) - 2;
     const { default: ora } = await import("ora");
     const spinner: Spinner = ora({
-      text: fitTo(`Downloading ${name}`, width()),
+      text: fitTo(width(), `Downloading ${name}`, "Downloading"),
       stream: this.stderr,
       color: this.color ? "cyan" : false,
       // ora's default puts the terminal in raw mode to swallow keys, and raw mode also turns
@@ -160,9 +164,9 @@ export class Ui {
         const now = Date.now();
         if (now - lastPaint < 80) return;
         lastPaint = now;
-        spinner.text = fitTo(running(), width());
+        spinner.text = fitTo(width(), running(true), running(false));
       },
-      done: () => spinner.succeed(fitTo(finished(), width())),
+      done: () => spinner.succeed(fitTo(width(), finished(true), finished(false))),
       fail: () => spinner.stop(),
     };
   }

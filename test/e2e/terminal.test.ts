@@ -79,6 +79,50 @@ after(async () => {
   await rm(npxDir, { recursive: true, force: true });
 });
 
+describe("progress at a real terminal", () => {
+  for (const columns of [80, 40]) {
+    it(`never draws wider than ${columns} columns, and ends saying what was downloaded`, async () => {
+      const home = await makeHome("tty-width");
+      const terminal = await Terminal.open(
+        {
+          HOME: home,
+          PATH: `${join(process.execPath, "..")}:/usr/bin:/bin`,
+          TERM: "xterm-256color",
+          RUNMAT_NO_TELEMETRY: "1",
+          PS1: "$ ",
+          PROMPT_COMMAND: 'echo "EXIT=$?"',
+        },
+        columns,
+      );
+      try {
+        server.reset();
+        publishRelease(server, "v0.6.1");
+        server.fault("/download/", { kind: "slow", chunks: 20, delayMs: 50 }, 1);
+        const widest = { line: "" };
+        const run = await terminal.command(
+          `${process.execPath} ${CLI} ${serverArgs(server).join(" ")}`,
+          async () => {
+            // Sample the screen while the spinner redraws: -J joins wrapped lines, so a line wider
+            // than the terminal shows up whole.
+            for (let i = 0; i < 40; i++) {
+              for (const line of (await terminal.screen()).split("\n")) {
+                if (line.includes("Download") && line.length > widest.line.length) widest.line = line;
+              }
+              await delay(25);
+            }
+          },
+        );
+        assert.equal(run.status, 0, run.output);
+        assert.ok(widest.line.length <= columns, `${widest.line.length} > ${columns}: ${widest.line}`);
+        assert.match(run.output, /Downloaded (runmat-v0\.6\.1-\S+ )?[\d.]+ (B|KiB|MiB) in [\d.]+ s/);
+      } finally {
+        await terminal.close();
+        await cleanHome(home);
+      }
+    });
+  }
+});
+
 describe("Ctrl-C at an interactive terminal", () => {
   for (const [entry, command, method] of ENTRY_POINTS) {
     for (const phase of PHASES) {

@@ -58,7 +58,7 @@ describe("ui", () => {
       assert.ok(lines.length > 0);
       for (const line of lines)
         assert.ok([...line].length <= columns, `${[...line].length} > ${columns}: ${line}`);
-      assert.match(lines.at(-1) ?? "", /Downloaded runmat-v0\.6\.1/);
+      assert.match(lines.at(-1) ?? "", /Downloaded (runmat-v0\.6\.1\S* )?[\d.]+ MiB in /);
     }
   });
 
