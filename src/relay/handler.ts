@@ -166,6 +166,11 @@ async function sessionId(clientId: string, receivedAt: number, key: string): Pro
  */
 let processSessionKey: string | null = null;
 
+function ownSessionKey(): string {
+  processSessionKey ??= crypto.randomUUID();
+  return processSessionKey;
+}
+
 /** The only shape that ever leaves the relay; built field by field, never copied from input. */
 export async function toForwardedEvent(
   body: Record<string, unknown>,
@@ -191,11 +196,7 @@ export async function toForwardedEvent(
           release: releaseOf(body.release),
           method: dimension("method", body.method),
           // Both are needed for GA's Realtime report to show the events.
-          session_id: await sessionId(
-            clientId,
-            receivedAt,
-            sessionKey ?? (processSessionKey ??= crypto.randomUUID()),
-          ),
+          session_id: await sessionId(clientId, receivedAt, sessionKey ?? ownSessionKey()),
           engagement_time_msec: 1,
         },
       },
