@@ -225,6 +225,9 @@ export interface Document {
  * GETs a small JSON or text document with retries. Non-2xx statuses surface as HttpStatusError,
  * except those `accepted` (a 304 to a conditional request, a 404 for an optional file).
  */
+/** No JSON or checksum list the installer reads is anywhere near this; a server's flood stops here. */
+const MAX_DOCUMENT_BYTES = 64 * 1024 ** 2;
+
 export async function fetchDocument(
   client: HttpClient,
   url: URL,
@@ -239,7 +242,25 @@ export async function fetchDocument(
       await response.body.dump();
       throw new HttpStatusError(response.statusCode, response.url, response.headers);
     }
-    return { statusCode: response.statusCode, headers: response.headers, text: await response.body.text() };
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_DOCUMENT_BYTES) {
+        response.body.destroy();
+        throw new InstallError(
+          "network",
+          `${what}: ${url.host} sent more than ${MAX_DOCUMENT_BYTES / 1024 ** 2} MiB for a small document.`,
+          "A proxy or mirror is answering with something else; check --github-api and your proxy.",
+        );
+      }
+      chunks.push(chunk);
+    }
+    return {
+      statusCode: response.statusCode,
+      headers: response.headers,
+      text: Buffer.concat(chunks).toString("utf8"),
+    };
   });
 }
 

@@ -1,10 +1,11 @@
 // Where the archive comes from: the release (tag, asset, checksum) on GitHub, or a local
 // --archive with an optional checksum file beside it. Reports what it learns to the observer.
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { archiveKindOf } from "./archive.js";
 import type { InstallOptions } from "./cli.js";
 import { InstallError } from "./errors.js";
+import { readRegularFile } from "./fs-atomic.js";
 import {
   fetchChecksumFile,
   fetchRelease,
@@ -182,7 +183,8 @@ export async function resolveFromArchive(
   // An air-gapped user can copy SHA256SUMS (or <archive>.sha256) next to the archive.
   let sha256: string | null = null;
   for (const name of ["SHA256SUMS", `${assetName}.sha256`]) {
-    const text = await readFile(join(dirname(file), name), "utf8").catch(() => null);
+    // Never blocks: a FIFO in its place is no checksum file.
+    const text = await readRegularFile(join(dirname(file), name)).catch(() => null);
     sha256 = text === null ? null : parseChecksumList(text, assetName);
     if (sha256) break;
   }

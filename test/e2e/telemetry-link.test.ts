@@ -5,10 +5,11 @@
 // 400 ms telemetry may add at most 0.5 s (median of runs interleaved with telemetry off).
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { startProxy } from "../fixtures/proxy.js";
 import { ReleaseServer, TelemetrySink } from "../fixtures/release-server.js";
 import { cleanHome, type Env, makeHome, runInstaller } from "../fixtures/run.js";
 import { makeTestCa, SlowLink, type TestCa } from "../fixtures/slow-link.js";
-import { publishRelease } from "../fixtures/world.js";
+import { publishRelease, serverArgs } from "../fixtures/world.js";
 
 let ca: TestCa;
 let server: ReleaseServer;
@@ -85,6 +86,36 @@ async function timedRun(far: FarWorld, telemetryOn: boolean): Promise<{ events: 
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+describe("telemetry through a proxy", () => {
+  it("tunnels HTTPS through the proxy's CONNECT with its credentials, and both events arrive", async () => {
+    const proxy = await startProxy();
+    const home = await makeHome("proxied");
+    try {
+      sink.reset();
+      const run = await runInstaller(home, [...serverArgs(server), "--force"], {
+        env: {
+          RUNMAT_NO_TELEMETRY: undefined,
+          RUNMAT_TELEMETRY_ENDPOINT: sink.url,
+          NODE_EXTRA_CA_CERTS: ca.caFile,
+          HTTPS_PROXY: proxy.url,
+          // The release server is plain loopback HTTP: only the telemetry goes through the proxy.
+          NO_PROXY: new URL(server.url).host,
+        },
+      });
+      assert.equal(run.code, 0, run.stderr);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.deepEqual(sink.labels(), ["install_start", "install_complete"]);
+      const tunnels = proxy.seen.filter((request) => request.method === "CONNECT");
+      assert.equal(tunnels.length, 1, "one connection for both events");
+      assert.equal(tunnels[0].target, `localhost:${new URL(sink.url).port}`);
+      assert.match(String(tunnels[0].auth), /^Basic /);
+    } finally {
+      proxy.close();
+      await cleanHome(home);
+    }
+  });
+});
 
 describe("telemetry over a slow link (TLS, real handshakes)", () => {
   it("at 0 ms: every run delivers install_start and install_complete", async () => {

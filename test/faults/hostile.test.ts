@@ -224,6 +224,26 @@ const scenarios: Scenario[] = [
     },
     heal: async (w) => ({ args: serverArgs(w.server) }),
   }),
+  scenario(SPECIAL, 0, "a FIFO named SHA256SUMS beside an --archive is no checksum file (and no hang)", {
+    message: /installing it unverified/,
+    arrange: async () => {
+      const dir = await mkdtemp(join(tmpdir(), "runmat-offline-"));
+      await writeFile(join(dir, assetName("v0.7.0")), tarGz([runmat]));
+      execFileSync("mkfifo", [join(dir, "SHA256SUMS")]);
+      return { args: ["--archive", join(dir, assetName("v0.7.0"))] };
+    },
+  }),
+  scenario(UNBOUNDED, 3, "a SHA256SUMS whose body never ends", {
+    message: /sent more than 64 MiB for a small document/,
+    arrange: (w) => {
+      const data = tarGz([runmat]);
+      w.server.publish("v0.7.0", [
+        { name: assetName("v0.7.0"), data, digest: null },
+        { name: "SHA256SUMS", data: Buffer.from("x") },
+      ]);
+      w.server.fault("/SHA256SUMS", { kind: "endless" }, 10);
+    },
+  }),
   scenario(ODD, 0, "a staging directory left by a killed installer is swept by the next run", {
     arrange: async (w) => {
       const stale = join(w.home, ".local", `.runmat-install-${deadPid()}-abcdef`);
