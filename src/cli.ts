@@ -12,6 +12,7 @@ import {
   type Method,
   STATE_DIR,
 } from "./contract.js";
+import { SEGMENTED_MIN_BYTES } from "./download.js";
 import { InstallError } from "./errors.js";
 import { parseRequestedTag, type Tag } from "./release.js";
 import type { OutputMode } from "./ui.js";
@@ -38,6 +39,8 @@ export interface ReleaseOptions extends CommonOptions {
 export interface UpdateOptions extends ReleaseOptions {
   requireChecksum: boolean;
   smokeTimeoutMs: number;
+  /** Connections for a large download (1: one stream). */
+  connections: number;
 }
 
 export interface InstallOptions extends UpdateOptions {
@@ -71,6 +74,7 @@ export const ENVIRONMENT_HELP: [string, string][] = [
   ["HTTPS_PROXY, HTTP_PROXY, NO_PROXY", "proxy settings; credentials in the URL are used"],
   ["RUNMAT_HTTP_TIMEOUT", "seconds allowed to connect or stall before a retry, like --timeout (default 30)"],
   ["RUNMAT_SMOKE_TIMEOUT", "seconds allowed for `runmat --version` after install (default 20)"],
+  ["RUNMAT_CONNECTIONS", "like --connections (1 turns parallel segments off)"],
   [
     "RUNMAT_NO_TELEMETRY=1, RUNMAT_TELEMETRY=0, DO_NOT_TRACK=1",
     "turn install telemetry off (DO_NOT_TRACK: any value but 0 or false)",
@@ -125,6 +129,23 @@ function expandHome(path: string, home: string): string {
   return path;
 }
 
+const DEFAULT_CONNECTIONS = 4;
+const MAX_CONNECTIONS = 8;
+
+/** A small fixed number: polite to the CDN, and enough to beat a per-connection cap. */
+function connectionCount(value: string | undefined): number {
+  if (value === undefined || value === "") return DEFAULT_CONNECTIONS;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1 || parsed > MAX_CONNECTIONS) {
+    throw new InstallError(
+      "usage",
+      `--connections must be a whole number from 1 to ${MAX_CONNECTIONS}, not "${value}".`,
+      `For example: ${DEFAULT_CONNECTIONS}, or 1 for one stream.`,
+    );
+  }
+  return parsed;
+}
+
 function seconds(value: string | undefined, fallback: number, name: string): number {
   if (value === undefined || value === "") return fallback * 1000;
   const parsed = Number(value);
@@ -168,6 +189,7 @@ interface RawOptions {
   repo?: string;
   githubApi?: string;
   requireChecksum?: boolean;
+  connections?: string;
   force?: boolean;
   dryRun?: boolean;
   quiet?: boolean;
@@ -208,6 +230,10 @@ function addReleaseOptions(command: Command): Command {
 function addUpdateOptions(command: Command): Command {
   return addReleaseOptions(command)
     .option("--require-checksum", "fail when the release publishes no SHA-256 for the asset")
+    .option(
+      "--connections <n>",
+      `connections for a download of ${SEGMENTED_MIN_BYTES / 1024 ** 2} MiB or more, when the server allows (default: ${DEFAULT_CONNECTIONS}; 1: one stream)`,
+    )
     .option("--no-telemetry", "send no install telemetry for this run");
 }
 
@@ -276,6 +302,7 @@ function updateOptions(raw: RawOptions, context: CliContext): UpdateOptions {
     ...releaseOptions(raw, context),
     requireChecksum: Boolean(raw.requireChecksum),
     smokeTimeoutMs: seconds(context.env.RUNMAT_SMOKE_TIMEOUT, 20, "RUNMAT_SMOKE_TIMEOUT"),
+    connections: connectionCount(raw.connections ?? context.env.RUNMAT_CONNECTIONS),
   };
 }
 

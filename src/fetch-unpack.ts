@@ -20,6 +20,7 @@ export async function fetchAndUnpack(
   http: HttpClient | null,
   observer: InstallObserver,
   signal: AbortSignal,
+  connections: number,
 ): Promise<string> {
   const unpacked = join(staging, "unpacked");
   await mkdir(unpacked);
@@ -53,6 +54,7 @@ export async function fetchAndUnpack(
       source.location.size,
       progress.update,
       sink,
+      connections,
     );
     progress.done();
     verifyChecksum(source, sha256);

@@ -61,7 +61,7 @@ export async function openUrl(
   client: HttpClient,
   startUrl: URL,
   extraHeaders: Record<string, string> = {},
-  options: { method?: "GET" | "HEAD"; followRedirects?: boolean } = {},
+  options: { method?: "GET" | "HEAD"; followRedirects?: boolean; signal?: AbortSignal } = {},
 ): Promise<OpenResponse> {
   const method = options.method ?? "GET";
   const { settings, dispatcher } = client;
@@ -72,7 +72,12 @@ export async function openUrl(
     if (settings.token && url.origin === settings.apiOrigin)
       headers.authorization = `Bearer ${settings.token}`;
     settings.debug(`${method} ${url.href}${headers.authorization ? " (with token)" : ""}`);
-    const response = await request(url, { method, headers, dispatcher, signal: settings.signal });
+    const response = await request(url, {
+      method,
+      headers,
+      dispatcher,
+      signal: options.signal ?? settings.signal,
+    });
     const location = response.headers.location;
     const redirect = response.statusCode >= 300 && response.statusCode < 400 && typeof location === "string";
     if (redirect && options.followRedirects !== false) {

@@ -102,7 +102,7 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
     const staging = await makeStaging(dirname(options.dir));
     let committed = false;
     try {
-      const unpacked = await fetchAndUnpack(source, staging, http, observer, signal);
+      const unpacked = await fetchAndUnpack(source, staging, http, observer, signal, options.connections);
       const release = await locateRelease(unpacked, target.binaryName);
       signal.throwIfAborted();
       const unlock = await acquireLock(options.dir, signal);
