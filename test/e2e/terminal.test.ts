@@ -46,7 +46,8 @@ function arrange(phase: Phase, home: string): (screen: string) => boolean {
   if (phase === "download") {
     publishRelease(server, "v0.7.0");
     server.fault("/download/", { kind: "slow", chunks: 80, delayMs: 100 }, 1);
-    return (screen) => /Downloading runmat-v0\.7\.0/.test(screen);
+    // The spinner drops the file name when the line would be too wide: look after the command.
+    return (screen) => /Downloading/.test(screen.slice(screen.lastIndexOf("stty.before")));
   }
   if (phase === "extraction") {
     // A .zip is unpacked after its download: thousands of entries make that take a while.
