@@ -341,6 +341,36 @@ gunzip_to() {
     ensure mv -f "$2.part" "$2"
 }
 
+# How this machine can unpack a .tar.xz: "xz" (an xz binary and any tar), "bsdtar" (a libarchive
+# tar, as on macOS, which reads xz itself), or "" (then the larger .gz it is).
+xz_unpacker() {
+    command -v tar >/dev/null 2>&1 || return 0
+    if command -v xz >/dev/null 2>&1; then
+        printf 'xz'
+    elif tar --version 2>/dev/null | grep -q bsdtar; then
+        printf 'bsdtar'
+    fi
+}
+
+# untar_xz TARXZ DIR NAME: NAME from the .tar.xz into DIR, by way of a scratch directory so that
+# a damaged archive leaves nothing half-written where the binary goes.
+untar_xz() {
+    _scratch="$2/.unpack.$$"
+    rm -rf "$_scratch"
+    ensure mkdir -p "$_scratch"
+    if [ "$XZ_UNPACKER" = xz ]; then
+        xz -dc "$1" | tar -xf - -C "$_scratch" "$3"
+    else
+        tar -xf "$1" -C "$_scratch" "$3"
+    fi
+    if [ ! -f "$_scratch/$3" ]; then
+        rm -rf "$_scratch" "$1"
+        fail "could not unpack $1" "The cached download was damaged and has been removed; run the installer again." "$EXIT_INTEGRITY"
+    fi
+    ensure mv -f "$_scratch/$3" "$2/$3"
+    rm -rf "$_scratch"
+}
+
 main() {
     OS_NAME=unknown ARCH_NAME=unknown RELEASE_PLATFORM=unknown DOWNLOADER=none NO_TELEMETRY_FLAG=0
     for _arg in "$@"; do
@@ -365,8 +395,15 @@ main() {
         exec node "$CACHE_DIR/runmat-install.cjs" --method shell "$@"
     fi
     _binary="runmat-install-$SEA_TARGET"
-    fetch "$_binary.gz"
-    gunzip_to "$CACHE_DIR/$_binary.gz" "$CACHE_DIR/$_binary"
+    XZ_UNPACKER="$(xz_unpacker)"
+    if [ -n "$XZ_UNPACKER" ]; then
+        # A third smaller than the .gz (28 MB rather than 42 MB for linux-x64).
+        fetch "$_binary.tar.xz"
+        untar_xz "$CACHE_DIR/$_binary.tar.xz" "$CACHE_DIR" "$_binary"
+    else
+        fetch "$_binary.gz"
+        gunzip_to "$CACHE_DIR/$_binary.gz" "$CACHE_DIR/$_binary"
+    fi
     ensure chmod 755 "$CACHE_DIR/$_binary"
     exec "$CACHE_DIR/$_binary" --method shell "$@"
 }

@@ -9,7 +9,7 @@
 // run such a binary. We do not hand-roll a Mach-O signer; darwin binaries are signed with
 // `codesign --sign -` and so are released only from a build on macOS (the release
 // workflow's macos job). Built anywhere else they go to dist/unsigned/, never to dist/release/.
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
@@ -19,8 +19,8 @@ import { promisify } from "node:util";
 import { gzip } from "node:zlib";
 import { build } from "esbuild";
 import { inject } from "postject";
-import { x as untar } from "tar";
-import { PLATFORM_ROWS, type PlatformRow, seaAssetName } from "../src/contract.js";
+import { c as createTar, x as untar } from "tar";
+import { PLATFORM_ROWS, type PlatformRow, seaAssetName, seaXzAssetName } from "../src/contract.js";
 import { VERSION } from "../src/version.js";
 import { renderedBootstrapper } from "./render-contract.js";
 
@@ -142,6 +142,23 @@ async function buildTarget(target: SeaTarget, blob: Buffer): Promise<string> {
   return output;
 }
 
+/**
+ * The binary alone in a .tar.xz (xz -9e: 28 MB where gzip -9 gives 43 MB for linux-x64), as
+ * runmat-install-<target> with mode 0755. The xz binary runs as a child, beside the rest.
+ */
+async function tarXz(binary: string, name: string): Promise<Buffer> {
+  const staging = join(DIST, `xz-${name}`);
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
+  await copyFile(binary, join(staging, name));
+  const tarFile = join(staging, `${name}.tar`);
+  await createTar({ file: tarFile, cwd: staging, portable: true }, [name]);
+  await promisify(execFile)("xz", ["-9e", "-T1", tarFile]);
+  const data = await readFile(`${tarFile}.xz`);
+  await rm(staging, { recursive: true, force: true });
+  return data;
+}
+
 function sha256(data: Buffer): string {
   return createHash("sha256").update(data).digest("hex");
 }
@@ -173,6 +190,14 @@ async function buildBinaries(only?: SeaTarget["id"][]): Promise<void> {
           release[`${target.output}.gz`] = gz;
         }),
     );
+    const xzName = seaXzAssetName(target.id);
+    if (xzName) {
+      compressing.push(
+        tarXz(output, target.output).then((data) => {
+          release[xzName] = data;
+        }),
+      );
+    }
   }
   await Promise.all(compressing);
   const sums: string[] = [];

@@ -10,9 +10,9 @@ import {
   isTruthy,
   METHODS,
   type Method,
+  SEGMENTED_MIN_BYTES,
   STATE_DIR,
 } from "./contract.js";
-import { SEGMENTED_MIN_BYTES } from "./download.js";
 import { InstallError } from "./errors.js";
 import { parseRequestedTag, type Tag } from "./release.js";
 import type { OutputMode } from "./ui.js";

@@ -91,6 +91,14 @@ export function seaAssetName(sea: PlatformRow["sea"]): string {
   return `runmat-install-${sea}${sea.startsWith("win-") ? ".exe" : ""}.gz`;
 }
 
+/**
+ * The smaller download for install.sh (a third smaller than gzip): the binary in a .tar.xz, which
+ * an `xz` binary or a libarchive tar (macOS) unpacks. Windows' install.ps1 takes the .gz.
+ */
+export function seaXzAssetName(sea: PlatformRow["sea"]): string | null {
+  return sea.startsWith("win-") ? null : `runmat-install-${sea}.tar.xz`;
+}
+
 // ---- Telemetry ----------------------------------------------------------------------------
 
 export const TELEMETRY_EVENTS = ["install_start", "install_complete", "install_failed"] as const;
@@ -133,6 +141,13 @@ export const INSTALLER_CACHE_DIR = "installer";
 export function sanitizeDimension(raw: string): string {
   return raw.replace(/[^A-Za-z0-9_.-]/g, "").slice(0, 64);
 }
+
+// ---- Downloads ----------------------------------------------------------------------------
+
+/** Assets smaller than this come in one stream: more connections would not pay for their set-up. */
+export const SEGMENTED_MIN_BYTES = 8 * 1024 ** 2;
+/** What one request of a segmented download asks for. */
+export const SEGMENT_BYTES = 4 * 1024 ** 2;
 
 // ---- Switches in the environment ---------------------------------------------------------
 

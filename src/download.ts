@@ -2,6 +2,7 @@
 // hashing as it goes, and resumes with Range after a transient failure when the server allows.
 import { createHash, type Hash } from "node:crypto";
 import { open } from "node:fs/promises";
+import { SEGMENT_BYTES, SEGMENTED_MIN_BYTES } from "./contract.js";
 import { InstallError, toInstallError } from "./errors.js";
 import { type HttpClient, HttpStatusError, openUrl, withRetries } from "./http.js";
 
@@ -47,11 +48,6 @@ export const MAX_UNDECLARED_BYTES = 1024 ** 3;
 export function downloadDeadlineMs(stallTimeoutMs: number, size: number | undefined): number {
   return 30 * stallTimeoutMs + Math.ceil((size ?? 0) / 10_240) * 1000;
 }
-
-/** Assets smaller than this come in one stream: more connections would not pay for their set-up. */
-export const SEGMENTED_MIN_BYTES = 8 * 1024 ** 2;
-/** One segment: what one request of a segmented download asks for. */
-export const SEGMENT_BYTES = 4 * 1024 ** 2;
 
 /**
  * Downloads `url` into `sink`, hashing in byte order. With `connections` > 1 and an asset of at

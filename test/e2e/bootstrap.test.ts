@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, symlink } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, beforeEach, describe, it } from "node:test";
-import { serveInstallerRelease } from "../fixtures/binaries.js";
+import { RELEASE_DIR, serveInstallerRelease } from "../fixtures/binaries.js";
 import { ReleaseServer, TelemetrySink } from "../fixtures/release-server.js";
 import { cleanHome, makeHome, ROOT, type RunResult, runInstaller } from "../fixtures/run.js";
 import { requireTool } from "../fixtures/system-tools.js";
@@ -58,7 +59,7 @@ function assertInstalled(run: RunResult) {
 }
 
 before(async () => {
-  for (const tool of ["dash", "bash", "busybox", "zsh", "shellcheck", "curl"]) requireTool(tool);
+  for (const tool of ["dash", "bash", "busybox", "zsh", "shellcheck", "curl", "xz"]) requireTool(tool);
   server = await new ReleaseServer().start();
   sink = await new TelemetrySink().start();
   installerUrl = await serveInstallerRelease(server);
@@ -103,6 +104,41 @@ describe("install.sh", () => {
       assert.ok(existsSync(join(home, ".runmat", "installer", "0.1.0", "runmat-install-linux-x64")));
     });
   }
+
+  it("without Node but with xz, takes the binary as .tar.xz, a third smaller than the .gz", async () => {
+    const run = await bootstrap(["dash"], serverArgs(server), await pathWith(["curl", "tar", "xz"]));
+    assertInstalled(run);
+    const asked = server.requests.map((r) => r.path);
+    assert.ok(asked.includes("/installer/runmat-install-linux-x64.tar.xz"));
+    assert.ok(!asked.includes("/installer/runmat-install-linux-x64.gz"));
+    const xz = (await stat(join(RELEASE_DIR, "runmat-install-linux-x64.tar.xz"))).size;
+    const gz = (await stat(join(RELEASE_DIR, "runmat-install-linux-x64.gz"))).size;
+    assert.ok(xz < gz * 0.8, `xz ${xz} bytes, gzip ${gz}`);
+    assert.ok((server.bytesSent.get("/installer/") ?? 0) < gz, "fewer bytes than the gzip path");
+  });
+
+  it("a damaged cached .tar.xz with a matching checksum is removed, with exit 4", async () => {
+    const data = Buffer.from("this is not xz");
+    const sums = (await readFile(join(RELEASE_DIR, "SHA256SUMS"), "utf8")).replace(
+      /^[0-9a-f]{64} {2}runmat-install-linux-x64\.tar\.xz$/m,
+      `${createHash("sha256").update(data).digest("hex")}  runmat-install-linux-x64.tar.xz`,
+    );
+    const url = `${server.url}/damaged`;
+    for (const name of ["VERSION", "runmat-install-linux-x64.gz"]) {
+      server.files.set(`/damaged/${name}`, await readFile(join(RELEASE_DIR, name)));
+    }
+    server.files.set("/damaged/SHA256SUMS", Buffer.from(sums));
+    server.files.set("/damaged/runmat-install-linux-x64.tar.xz", data);
+    const run = await bootstrap(["dash"], serverArgs(server), await pathWith(["curl", "tar", "xz"]), {
+      RUNMAT_INSTALLER_URL: url,
+    });
+    assert.equal(run.code, 4, run.stderr);
+    assert.match(run.stderr, /could not unpack/);
+    assert.equal(
+      existsSync(join(home, ".runmat", "installer", "0.1.0", "runmat-install-linux-x64.tar.xz")),
+      false,
+    );
+  });
 
   it("reuses the cached binary on a second run", async () => {
     const path = await pathWith(["curl"]);

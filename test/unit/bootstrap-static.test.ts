@@ -10,7 +10,7 @@ import Parser from "tree-sitter";
 import PowerShell from "tree-sitter-powershell";
 import { parse as parseYaml } from "yaml";
 import { SEA_TARGETS } from "../../scripts/build-binaries.js";
-import { PLATFORM_ROWS, seaAssetName } from "../../src/contract.js";
+import { PLATFORM_ROWS, seaAssetName, seaXzAssetName } from "../../src/contract.js";
 import { type PowerShellAst, powershellAst } from "../fixtures/powershell.js";
 
 const path = (name: string) => fileURLToPath(new URL(`../../${name}`, import.meta.url));
@@ -112,6 +112,7 @@ describe("release workflow", () => {
       "SHA256SUMS",
       "VERSION",
       ...PLATFORM_ROWS.map((row) => seaAssetName(row.sea)),
+      ...PLATFORM_ROWS.flatMap((row) => seaXzAssetName(row.sea) ?? []),
       "runmat-install.cjs",
       "runmat-install.cjs.gz",
       "install.sh",
