@@ -448,12 +448,14 @@ async function bootstrapBenchmarks(server: ReleaseServer, work: string) {
     server.files.set(`/installer/${name}`, await readFile(join(release, name)));
   publishRelease(server, "v0.6.1");
   const tools = await toolDirectory(work, ["curl"]);
+  const toolsWithXz = await toolDirectory(work, ["curl", "tar", "xz"]);
   const withNode = join(work, "tools-node");
   await mkdir(withNode);
   await symlink(process.execPath, join(withNode, "node"));
   for (const [label, path, target] of [
     ["node fast path", `${withNode}:${tools}`, 500],
     ["binary path (gzip)", tools, null],
+    ["binary path (xz, where xz or a libarchive tar is there)", toolsWithXz, null],
   ] as const) {
     const home = await mkdtemp(join(work, "boot-"));
     server.bytesSent.clear();
