@@ -107,9 +107,10 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
       signal.throwIfAborted();
       const unlock = await acquireLock(options.dir, signal);
       try {
-        const tag = await placeAndVerify(release, options, source, binaryPath, signal);
-        committed = true;
-        observer.committed();
+        const tag = await placeAndVerify(release, options, source, binaryPath, signal, () => {
+          committed = true;
+          observer.committed();
+        });
         // From here on the new install is kept: PATH edits and the receipt run to the end
         // even if a signal arrives (run-install.ts only aborts; nothing below watches the signal).
         const path = await addToPath(options, modifyPath, target, deps.env, false);

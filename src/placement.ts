@@ -26,12 +26,16 @@ export async function placeAndVerify(
   source: Source,
   binaryPath: string,
   signal: AbortSignal,
+  /** Called at the moment the install is decided, with no await between it and the last signal check. */
+  onCommit: () => void,
 ): Promise<Tag | null> {
   const placement = await placeFiles(release.directory, release.files, options.dir);
   try {
     const expected = source.tag ? versionOfTag(source.tag) : null;
     const smoke = await smokeTest(binaryPath, expected, options.smokeTimeoutMs, signal);
     signal.throwIfAborted();
+    // Synchronously after the last check: a signal handled from here on finds the install decided.
+    onCommit();
     await placement.commit();
     return source.tag ?? tagFromOutput(smoke.output);
   } catch (error) {
