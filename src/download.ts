@@ -190,11 +190,7 @@ async function downloadSegments(
       for await (const chunk of response.body as AsyncIterable<Buffer>) {
         if (start + have + chunk.length > end + 1) throw new RangeDeclined();
         if (Date.now() > deadline) {
-          throw new InstallError(
-            "network",
-            `The download of ${name} took longer than ${Math.round(deadlineMs / 1000)} s (the server sends too slowly).`,
-            "Try again later or on another network; a larger --timeout allows longer downloads.",
-          );
+          throw tooSlow(name, deadlineMs);
         }
         parts.push(chunk);
         have += chunk.length;
@@ -240,6 +236,14 @@ async function downloadSegments(
     throw error;
   }
   return { sha256: hash.digest("hex"), bytes: written };
+}
+
+function tooSlow(name: string | undefined, deadlineMs: number): InstallError {
+  return new InstallError(
+    "network",
+    `The download of ${name} took longer than ${Math.round(deadlineMs / 1000)} s (the server sends too slowly).`,
+    "Try again later or on another network; a larger --timeout allows longer downloads.",
+  );
 }
 
 function notFound(url: URL): InstallError {
@@ -301,11 +305,7 @@ async function downloadStream(
           );
         }
         if (Date.now() > deadline) {
-          throw new InstallError(
-            "network",
-            `The download of ${name} took longer than ${Math.round(deadlineMs / 1000)} s (the server sends too slowly).`,
-            "Try again later or on another network; a larger --timeout allows longer downloads.",
-          );
+          throw tooSlow(name, deadlineMs);
         }
         hash.update(chunk);
         written += chunk.length;
