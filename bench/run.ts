@@ -338,6 +338,27 @@ async function slowLinkTelemetryBenchmarks(server: ReleaseServer, work: string) 
   }
 }
 
+/**
+ * The Node relay in its own process, as deployed, so the load generator has its own core.
+ * Rate limits are lifted: the bench measures throughput and memory, not the limiter.
+ */
+function spawnRelay(gaUrl: string, forwarding: boolean) {
+  return spawn(process.execPath, [join(ROOT, "bin", "runmat-telemetry-relay.js")], {
+    env: {
+      PATH: process.env.PATH,
+      PORT: "0",
+      GA_MEASUREMENT_ID: forwarding ? "G-BENCH" : "",
+      GA_API_SECRET: forwarding ? "bench-secret" : "",
+      GA_ENDPOINT: gaUrl,
+      RELAY_RATE_PER_SECOND: "1000000000",
+      RELAY_RATE_BURST: "1000000000",
+      RELAY_GLOBAL_RATE_PER_SECOND: "1000000000",
+      RELAY_GLOBAL_RATE_BURST: "1000000000",
+    },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+}
+
 /** The port a relay process says it listens on. */
 function relayPort(relay: ReturnType<typeof spawn>): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -356,20 +377,7 @@ async function relayMemoryBenchmark() {
   const ga = await new FakeGa().start();
   ga.mode = "hang";
   const seconds = smoke ? 1 : 20;
-  const relay = spawn(process.execPath, [join(ROOT, "bin", "runmat-telemetry-relay.js")], {
-    env: {
-      PATH: process.env.PATH,
-      PORT: "0",
-      GA_MEASUREMENT_ID: "G-BENCH",
-      GA_API_SECRET: "bench-secret",
-      GA_ENDPOINT: ga.url,
-      RELAY_RATE_PER_SECOND: "1000000000",
-      RELAY_RATE_BURST: "1000000000",
-      RELAY_GLOBAL_RATE_PER_SECOND: "1000000000",
-      RELAY_GLOBAL_RATE_BURST: "1000000000",
-    },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
+  const relay = spawnRelay(ga.url, true);
   const rssMb = async () =>
     Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${relay.pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
   try {
@@ -488,21 +496,7 @@ async function relayBenchmarks() {
   const results: Record<string, autocannon.Result> = {};
   try {
     for (const forwarding of [false, true]) {
-      // The relay runs in its own process, as deployed, so the load generator has its own core.
-      const relay = spawn(process.execPath, [join(ROOT, "bin", "runmat-telemetry-relay.js")], {
-        env: {
-          PATH: process.env.PATH,
-          PORT: "0",
-          GA_MEASUREMENT_ID: forwarding ? "G-BENCH" : "",
-          GA_API_SECRET: forwarding ? "bench-secret" : "",
-          GA_ENDPOINT: ga.url,
-          RELAY_RATE_PER_SECOND: "1000000000",
-          RELAY_RATE_BURST: "1000000000",
-          RELAY_GLOBAL_RATE_PER_SECOND: "1000000000",
-          RELAY_GLOBAL_RATE_BURST: "1000000000",
-        },
-        stdio: ["ignore", "ignore", "pipe"],
-      });
+      const relay = spawnRelay(ga.url, forwarding);
       const port = await relayPort(relay);
       results[forwarding ? "forward" : "bare"] = await autocannon({
         url: `http://127.0.0.1:${port}/api/telemetry`,
