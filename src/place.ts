@@ -13,6 +13,8 @@ const STAGING_NAME = /^\.runmat-install-(\d+)-[A-Za-z0-9]{6}$/;
 /** Staging from installers before the pid was in the name: swept once this old. */
 const LEGACY_STAGING_NAME = /^\.runmat-install-[A-Za-z0-9]{6}$/;
 const LEGACY_STAGING_AGE_MS = 24 * 3600 * 1000;
+const LOCK_POLL_MS = 100;
+const LOCK_WAIT_MS = 120_000;
 
 /** A new staging directory beside the install directory, named for this process. */
 export function makeStaging(parent: string): Promise<string> {
@@ -38,8 +40,6 @@ export async function sweepStaleStaging(parent: string): Promise<void> {
     await rm(path, { recursive: true, force: true }).catch(() => {});
   }
 }
-const LOCK_POLL_MS = 100;
-const LOCK_WAIT_MS = 120_000;
 
 function processIsAlive(pid: number): boolean {
   try {
