@@ -63,7 +63,7 @@ const BUNDLE = join(DIST, "runmat-install.cjs");
 
 export async function bundle(): Promise<void> {
   await build({
-    entryPoints: [join(ROOT, "src", "bundle-entry.ts")],
+    entryPoints: [join(ROOT, "src", "cli", "bundle-entry.ts")],
     outfile: BUNDLE,
     bundle: true,
     platform: "node",

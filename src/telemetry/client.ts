@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Payload, TelemetryEvent } from "../contract.js";
-import { checkUrlAllowed } from "../url-policy.js";
+import { checkUrlAllowed } from "../net/url-policy.js";
 import { VERSION } from "../version.js";
 import { TelemetryConnection } from "./connection.js";
 import { loadOrCreateId } from "./id.js";

@@ -6,7 +6,7 @@
 import { Buffer } from "node:buffer";
 import { isIP, connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import { proxyForUrl } from "../url-policy.js";
+import { proxyForUrl } from "../net/url-policy.js";
 
 function whenConnected(socket: Socket, ready: "connect" | "secureConnect"): Promise<Socket> {
   return new Promise((resolve, reject) => {

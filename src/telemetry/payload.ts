@@ -1,7 +1,7 @@
 // Builds the one payload shape the installer ever sends. The keys are fixed in the contract
 // (src/contract.ts); test/unit/readme.test.ts checks that the README lists exactly these.
 import { type Payload, sanitizeDimension, type TelemetryEvent } from "../contract.js";
-import { normalizeArch, normalizeOs } from "../platform.js";
+import { normalizeArch, normalizeOs } from "../platform/resolve.js";
 
 export interface InstallFacts {
   os: string;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { EntryGuard, MAX_DEPTH, MAX_NAME_LENGTH } from "../../src/archive-policy.js";
+import { EntryGuard, MAX_DEPTH, MAX_NAME_LENGTH } from "../../src/archive/policy.js";
 import type { InstallError } from "../../src/errors.js";
 
 const refuses = (fn: () => unknown, pattern: RegExp) =>

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { type CliContext, parseCommandLine } from "../../src/cli.js";
+import { type CliContext, parseCommandLine } from "../../src/cli/args.js";
 
 function context(env: Record<string, string>, entryPoint: string, runningAsBinary = false): CliContext {
   return {

@@ -7,7 +7,7 @@ import {
   prependWindowsPath,
   removeLine,
   removeWindowsPath,
-} from "../../src/path-plan.js";
+} from "../../src/paths/plan.js";
 
 const base = { home: "/home/u", directory: "/home/u/.local/bin" };
 

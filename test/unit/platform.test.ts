@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { InstallError } from "../../src/errors.js";
-import { describeHost, type PlatformProbes, resolveTarget } from "../../src/platform.js";
+import { describeHost, type PlatformProbes, resolveTarget } from "../../src/platform/resolve.js";
 
 function probes(platform: string, machine: string, extra: Partial<PlatformProbes> = {}): PlatformProbes {
   return { platform, machine, isAppleSilicon: () => false, isMusl: () => false, ...extra };

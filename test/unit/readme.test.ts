@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { ENVIRONMENT_HELP } from "../../src/cli.js";
+import { ENVIRONMENT_HELP } from "../../src/cli/args.js";
 import {
   type ErrorKind,
   EXIT_CODE_MEANINGS,

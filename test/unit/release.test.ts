@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { InstallError } from "../../src/errors.js";
-import { resolveTarget } from "../../src/platform.js";
+import { resolveTarget } from "../../src/platform/resolve.js";
 import {
   compareVersions,
   parseChecksumList,
@@ -12,7 +12,7 @@ import {
   type Tag,
   tagFromArchiveName,
   toTag,
-} from "../../src/release.js";
+} from "../../src/release/assets.js";
 
 const linux = resolveTarget({
   platform: "linux",

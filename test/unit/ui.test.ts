@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { formatBytes, Ui } from "../../src/ui.js";
+import { formatBytes, Ui } from "../../src/cli/ui.js";
 
 function fakeStream(isTTY: boolean, columns: number) {
   const written: string[] = [];

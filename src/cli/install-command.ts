@@ -1,16 +1,17 @@
 // Runs one install (also used by `update`) and owns its outcome: the single place that
 // prints the error, sends install_failed and picks the exit code.
-import type { InstallOptions } from "./cli.js";
-import { DEFAULT_TELEMETRY_ENDPOINT, EXIT_CODES, isTruthy } from "./contract.js";
-import { InstallError, toInstallError } from "./errors.js";
-import type { InstallObserver } from "./install-types.js";
-import { install } from "./pipeline.js";
-import type { PlatformProbes } from "./platform.js";
-import { hostProbes } from "./platform-probes.js";
-import type { Release } from "./release.js";
+
+import { DEFAULT_TELEMETRY_ENDPOINT, EXIT_CODES, isTruthy } from "../contract.js";
+import { InstallError, toInstallError } from "../errors.js";
+import { install } from "../install/pipeline.js";
+import type { InstallObserver } from "../install/types.js";
+import { hostProbes } from "../platform/probes.js";
+import type { PlatformProbes } from "../platform/resolve.js";
+import type { Release } from "../release/assets.js";
+import { Telemetry } from "../telemetry/client.js";
+import { resolveConsent } from "../telemetry/settings.js";
+import type { InstallOptions } from "./args.js";
 import { describeWarning, reportInstall } from "./report.js";
-import { Telemetry } from "./telemetry/client.js";
-import { resolveConsent } from "./telemetry/settings.js";
 import { Ui } from "./ui.js";
 
 export function telemetryEndpoint(env: NodeJS.ProcessEnv): string {

@@ -1,16 +1,17 @@
 // Entry point: parses the command line and runs one command, returning its exit code.
-import { type CliContext, type CommonOptions, parseCommandLine } from "./cli.js";
-import { toInstallError } from "./errors.js";
-import { runStatus, runUninstall, runUpdate } from "./lifecycle.js";
-import { reportFailure, runInstall, telemetryEndpoint } from "./run-install.js";
-import { consentFromEnvironment } from "./telemetry/consent.js";
-import { idPath } from "./telemetry/id.js";
+
+import { toInstallError } from "../errors.js";
+import { consentFromEnvironment } from "../telemetry/consent.js";
+import { idPath } from "../telemetry/id.js";
 import {
   persistDisabled,
   removePersistedSetting,
   resolveConsent,
   settingsPath,
-} from "./telemetry/settings.js";
+} from "../telemetry/settings.js";
+import { type CliContext, type CommonOptions, parseCommandLine } from "./args.js";
+import { reportFailure, runInstall, telemetryEndpoint } from "./install-command.js";
+import { runStatus, runUninstall, runUpdate } from "./lifecycle.js";
 import { Ui } from "./ui.js";
 
 /** Where RunMat's runtime documents its own telemetry, which this installer does not control. */

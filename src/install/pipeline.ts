@@ -5,21 +5,21 @@
 import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { locateRelease } from "./archive.js";
-import type { InstallOptions } from "./cli.js";
+import { locateRelease } from "../archive/extract.js";
+import type { InstallOptions } from "../cli/args.js";
+import { makeDirectories } from "../fs-atomic.js";
+import { shadowingBinary } from "../paths/plan.js";
+import { directoriesBetween, type PathOutcome } from "../paths/unix.js";
+import { describeHost, type PlatformProbes, resolveTarget } from "../platform/resolve.js";
+import type { Release } from "../release/assets.js";
+import { gitHubClient } from "../release/github.js";
+import { resolveFromArchive, resolveFromRelease } from "../release/resolve.js";
+import { addToPath, newReceipt, placeAndVerify, removeEmptyDirectories } from "./activate.js";
 import { fetchAndUnpack } from "./fetch-unpack.js";
-import { makeDirectories } from "./fs-atomic.js";
-import { gitHubClient } from "./github.js";
-import type { InstallObserver, InstallOutcome, InstallSummary } from "./install-types.js";
-import { shadowingBinary } from "./path-plan.js";
-import { acquireLock, makeStaging, sweepStaleStaging } from "./place.js";
-import { addToPath, newReceipt, placeAndVerify, removeEmptyDirectories } from "./placement.js";
-import { describeHost, type PlatformProbes, resolveTarget } from "./platform.js";
 import { canRecordInHome, checkWritableLocations } from "./preflight.js";
 import { mergePathEdits, type Receipt, readReceipt, writeReceipt } from "./receipt.js";
-import type { Release } from "./release.js";
-import { directoriesBetween, type PathOutcome } from "./shell-path.js";
-import { resolveFromArchive, resolveFromRelease } from "./source.js";
+import { acquireLock, makeStaging, sweepStaleStaging } from "./swap.js";
+import type { InstallObserver, InstallOutcome, InstallSummary } from "./types.js";
 
 export interface InstallDeps {
   probes: PlatformProbes;

@@ -3,11 +3,11 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { archiveKindOf, extractArchive, TarExtraction } from "./archive.js";
-import { type DownloadSink, download, openFileSink } from "./download.js";
-import { InstallError } from "./errors.js";
-import type { HttpClient } from "./http.js";
-import type { InstallObserver, Source } from "./install-types.js";
+import { archiveKindOf, extractArchive, TarExtraction } from "../archive/extract.js";
+import { InstallError } from "../errors.js";
+import { type DownloadSink, download, openFileSink } from "../net/download.js";
+import type { HttpClient } from "../net/http.js";
+import type { InstallObserver, Source } from "./types.js";
 
 /**
  * Returns the directory the archive was unpacked into. A downloaded .tar.gz is unpacked while

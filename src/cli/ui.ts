@@ -1,7 +1,7 @@
 // The only module that writes to the terminal. --quiet, --verbose and --json change this
 // module's behaviour and nothing else. Human output goes to stderr except the final
 // summary; under --json, stdout carries exactly one JSON object.
-import type { InstallError } from "./errors.js";
+import type { InstallError } from "../errors.js";
 
 export type OutputMode = "normal" | "quiet" | "verbose" | "json";
 

@@ -1,8 +1,8 @@
 // Runs the freshly placed binary once, so a build that cannot start on this machine is
 // rolled back instead of left on PATH.
 import { execFile } from "node:child_process";
-import { InstallError } from "./errors.js";
-import { printsVersion } from "./release.js";
+import { InstallError } from "../errors.js";
+import { printsVersion } from "../release/assets.js";
 
 export interface SmokeResult {
   /** What `runmat --version` printed, trimmed. */

@@ -1,10 +1,10 @@
 // Every download and API request the installer makes goes through here: the proxy-aware undici
 // dispatcher, token scoping, redirects (each hop checked by url-policy.ts), timeouts and retries.
 import type { Dispatcher } from "undici";
-import { InstallError, isAbortError } from "./errors.js";
-import { sleep } from "./sleep.js";
+import { InstallError, isAbortError } from "../errors.js";
+import { sleep } from "../sleep.js";
+import { VERSION } from "../version.js";
 import { checkUrlAllowed, proxyForUrl } from "./url-policy.js";
-import { VERSION } from "./version.js";
 
 export interface HttpSettings {
   /** Origin of the GitHub API; the only origin that ever sees the token. */

@@ -9,8 +9,8 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { crc32, createGunzip, createInflateRaw, type Gunzip } from "node:zlib";
 import type { Entry as ZipEntry, ZipFile } from "yauzl";
-import { EntryGuard, type EntryType, type ExtractLimits, isSharedLibrary } from "./archive-policy.js";
-import { InstallError, isAbortError, toInstallError } from "./errors.js";
+import { InstallError, isAbortError, toInstallError } from "../errors.js";
+import { EntryGuard, type EntryType, type ExtractLimits, isSharedLibrary } from "./policy.js";
 
 export type ArchiveKind = "tar.gz" | "zip";
 

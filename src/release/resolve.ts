@@ -2,22 +2,13 @@
 // --archive with an optional checksum file beside it. Reports what it learns to the observer.
 import { stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { archiveKindOf } from "./archive.js";
-import type { InstallOptions } from "./cli.js";
-import { InstallError } from "./errors.js";
-import { readRegularFile } from "./fs-atomic.js";
-import {
-  fetchChecksumFile,
-  fetchRelease,
-  latestTagFromPages,
-  optionalReleaseFile,
-  RateLimitedError,
-  releaseFileExists,
-  releasePagesBase,
-} from "./github.js";
-import type { HttpClient } from "./http.js";
-import type { InstallObserver, Source } from "./install-types.js";
-import type { Target } from "./platform.js";
+import { archiveKindOf } from "../archive/extract.js";
+import type { InstallOptions } from "../cli/args.js";
+import { InstallError } from "../errors.js";
+import { readRegularFile } from "../fs-atomic.js";
+import type { InstallObserver, Source } from "../install/types.js";
+import type { HttpClient } from "../net/http.js";
+import type { Target } from "../platform/resolve.js";
 import {
   type AssetChoice,
   assetCandidates,
@@ -28,7 +19,16 @@ import {
   type ReleaseAsset,
   selectAsset,
   tagFromArchiveName,
-} from "./release.js";
+} from "./assets.js";
+import {
+  fetchChecksumFile,
+  fetchRelease,
+  latestTagFromPages,
+  optionalReleaseFile,
+  RateLimitedError,
+  releaseFileExists,
+  releasePagesBase,
+} from "./github.js";
 
 /**
  * The release's asset for this target and its published SHA-256. `known` is a release that was

@@ -1,6 +1,6 @@
 // Pure rules for what a release archive may contain. Both the tar and the zip reader ask
 // EntryGuard about every entry before writing a byte of it.
-import { InstallError } from "./errors.js";
+import { InstallError } from "../errors.js";
 
 export type EntryType = "file" | "directory" | "symlink" | "hardlink" | "other";
 

@@ -1,8 +1,9 @@
 // Renders what an install did into words for the terminal. The install reports facts
 // (install-types.ts); every sentence the user reads about them is written here.
-import type { InstallSummary, InstallWarning } from "./install-types.js";
-import { envFiles, isEnvFile } from "./path-plan.js";
-import type { PathEdit } from "./receipt.js";
+
+import type { PathEdit } from "../install/receipt.js";
+import type { InstallSummary, InstallWarning } from "../install/types.js";
+import { envFiles, isEnvFile } from "../paths/plan.js";
 import type { Ui } from "./ui.js";
 
 export function describeWarning(warning: InstallWarning): string {

@@ -4,26 +4,26 @@ import { existsSync } from "node:fs";
 import { readdir, rm, rmdir, writeFile } from "node:fs/promises";
 import { basename, join, relative, resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
-import { isSharedLibrary } from "./archive-policy.js";
-import type { CommonOptions, ReleaseOptions, UpdateOptions } from "./cli.js";
-import { EXIT_UPDATE_AVAILABLE } from "./contract.js";
-import { InstallError } from "./errors.js";
-import { readRegularFile } from "./fs-atomic.js";
+import { isSharedLibrary } from "../archive/policy.js";
+import { EXIT_UPDATE_AVAILABLE } from "../contract.js";
+import { InstallError } from "../errors.js";
+import { readRegularFile } from "../fs-atomic.js";
+import { type PathEdit, type Receipt, readReceipt, receiptPath } from "../install/receipt.js";
+import { findOnPath, isOwnedFile, isOwnedLine, removeLine } from "../paths/plan.js";
+import { removeFromWindowsPath, windowsPathHas } from "../paths/windows.js";
+import { compareVersions, type Release, type Tag } from "../release/assets.js";
 import {
   fetchRelease,
   gitHubClient,
   latestTagFromPages,
   RateLimitedError,
   releasePagesBase,
-} from "./github.js";
-import { findOnPath, isOwnedFile, isOwnedLine, removeLine } from "./path-plan.js";
-import { type PathEdit, type Receipt, readReceipt, receiptPath } from "./receipt.js";
-import { compareVersions, type Release, type Tag } from "./release.js";
-import { runInstall } from "./run-install.js";
-import { idPath } from "./telemetry/id.js";
-import { resolveConsent, settingsPath } from "./telemetry/settings.js";
+} from "../release/github.js";
+import { idPath } from "../telemetry/id.js";
+import { resolveConsent, settingsPath } from "../telemetry/settings.js";
+import type { CommonOptions, ReleaseOptions, UpdateOptions } from "./args.js";
+import { runInstall } from "./install-command.js";
 import { Ui } from "./ui.js";
-import { removeFromWindowsPath, windowsPathHas } from "./windows-path.js";
 
 function manualRemovalHint(options: CommonOptions): string {
   return `Remove it by hand: delete the runmat binary from its directory (default ~/.local/bin), ${options.runmatHome}, and the line ending in "# added by runmat-install" from your shell profiles.`;

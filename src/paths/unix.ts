@@ -1,9 +1,9 @@
 // Applies a UnixPathPlan: the env files, one source line per startup file, and $GITHUB_PATH.
 import { existsSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
-import { appendToRegularFile, NotRegularFileError, readRegularFile, writeFileAtomic } from "./fs-atomic.js";
-import { appendLine, planUnixPath } from "./path-plan.js";
-import type { PathEdit } from "./receipt.js";
+import { appendToRegularFile, NotRegularFileError, readRegularFile, writeFileAtomic } from "../fs-atomic.js";
+import type { PathEdit } from "../install/receipt.js";
+import { appendLine, planUnixPath } from "./plan.js";
 
 export interface PathOutcome {
   /** Every PATH edit of ours now in place (recorded in the receipt, undone by uninstall). */

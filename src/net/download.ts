@@ -2,8 +2,8 @@
 // hashing as it goes, and resumes with Range after a transient failure when the server allows.
 import { createHash, type Hash } from "node:crypto";
 import { open } from "node:fs/promises";
-import { SEGMENT_BYTES, SEGMENTED_MIN_BYTES } from "./contract.js";
-import { InstallError, toInstallError } from "./errors.js";
+import { SEGMENT_BYTES, SEGMENTED_MIN_BYTES } from "../contract.js";
+import { InstallError, toInstallError } from "../errors.js";
 import { type HttpClient, HttpStatusError, openUrl, withRetries } from "./http.js";
 
 export interface DownloadResult {

@@ -1,7 +1,7 @@
 // The first thing the npm entry point runs. It imports only the contract (plain data), so it
 // loads on any Node.js and can say what is needed before anything that needs a newer Node.js
 // (undici uses globals Node 18 lacks) is loaded.
-import { EXIT_CODES, NODE_FLOOR, nodeIsRecent } from "./contract.js";
+import { EXIT_CODES, NODE_FLOOR, nodeIsRecent } from "../contract.js";
 
 /** Exits with a clear error and hint when this Node.js is older than the floor. */
 export function requireRecentNode(version: string = process.versions.node): void {

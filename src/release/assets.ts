@@ -1,6 +1,6 @@
 // Pure release logic: version parsing, asset choice and checksum parsing. No I/O.
-import { InstallError } from "./errors.js";
-import type { Target } from "./platform.js";
+import { InstallError } from "../errors.js";
+import type { Target } from "../platform/resolve.js";
 
 export interface ReleaseAsset {
   name: string;

@@ -8,8 +8,8 @@ import {
   type PlatformRow,
   SUPPORTED_PLATFORMS,
   sanitizeDimension,
-} from "./contract.js";
-import { InstallError } from "./errors.js";
+} from "../contract.js";
+import { InstallError } from "../errors.js";
 
 export interface PlatformProbes {
   /** process.platform */

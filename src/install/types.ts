@@ -1,8 +1,8 @@
 // The shapes an install passes between its steps, in a leaf module so that the steps
 // (source, preflight, placement, report) can share them without importing each other.
-import type { Host } from "./platform.js";
+import type { Host } from "../platform/resolve.js";
+import type { Tag } from "../release/assets.js";
 import type { PathEdit } from "./receipt.js";
-import type { Tag } from "./release.js";
 
 /** Where the archive comes from and what it must hash to. */
 export interface Source {

@@ -1,7 +1,7 @@
 // Pure: which URLs the installer may talk to. Users get HTTPS; plain HTTP is allowed only to
 // loopback, which is what the tests use. Used by the command line, downloads and telemetry.
-import type { ErrorKind } from "./contract.js";
-import { InstallError } from "./errors.js";
+import type { ErrorKind } from "../contract.js";
+import { InstallError } from "../errors.js";
 
 function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, "");

@@ -3,9 +3,9 @@
 import { randomBytes } from "node:crypto";
 import { chmod, copyFile, lstat, mkdtemp, open, readdir, rename, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { InstallError } from "./errors.js";
-import { NotRegularFileError, readRegularFile } from "./fs-atomic.js";
-import { sleep } from "./sleep.js";
+import { InstallError } from "../errors.js";
+import { NotRegularFileError, readRegularFile } from "../fs-atomic.js";
+import { sleep } from "../sleep.js";
 
 const LOCK_NAME = ".runmat-install.lock";
 const STAGING_PREFIX = ".runmat-install-";

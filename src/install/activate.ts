@@ -2,19 +2,19 @@
 // test them (rolling back on failure), edit PATH, and describe all of it in a receipt.
 import { readdir, rmdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { UnpackedRelease } from "./archive.js";
-import type { InstallOptions } from "./cli.js";
-import { InstallError, toInstallError } from "./errors.js";
-import type { Source } from "./install-types.js";
-import { isOnPath } from "./path-plan.js";
-import { placeFiles } from "./place.js";
-import type { Target } from "./platform.js";
+import type { UnpackedRelease } from "../archive/extract.js";
+import type { InstallOptions } from "../cli/args.js";
+import { InstallError, toInstallError } from "../errors.js";
+import { isOnPath } from "../paths/plan.js";
+import { addToUnixPath, type PathOutcome } from "../paths/unix.js";
+import { addToWindowsPath } from "../paths/windows.js";
+import type { Target } from "../platform/resolve.js";
+import { type Tag, toTag, versionOfTag } from "../release/assets.js";
+import { VERSION } from "../version.js";
 import { mergePathEdits, type PathEdit, RECEIPT_SCHEMA, type Receipt } from "./receipt.js";
-import { type Tag, toTag, versionOfTag } from "./release.js";
-import { addToUnixPath, type PathOutcome } from "./shell-path.js";
 import { smokeTest } from "./smoke.js";
-import { VERSION } from "./version.js";
-import { addToWindowsPath } from "./windows-path.js";
+import { placeFiles } from "./swap.js";
+import type { Source } from "./types.js";
 
 /**
  * Swaps the new files in and runs `runmat --version`; on any failure the previous files are

@@ -1,7 +1,7 @@
 // The install receipt: everything an install wrote, so update and uninstall never guess.
 import { join } from "node:path";
-import { readRegularFile, writeFileAtomic } from "./fs-atomic.js";
-import { type Tag, toTag } from "./release.js";
+import { readRegularFile, writeFileAtomic } from "../fs-atomic.js";
+import { type Tag, toTag } from "../release/assets.js";
 
 export const RECEIPT_SCHEMA = 1;
 

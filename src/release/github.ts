@@ -1,9 +1,9 @@
 // Release lookup on the GitHub REST API (or a GitHub Enterprise / mirror with the same shape),
 // and what GitHub's refusals mean.
 
-import type { ReleaseOptions } from "./cli.js";
-import { InstallError } from "./errors.js";
-import { readRegularFile, writeFileAtomic } from "./fs-atomic.js";
+import type { ReleaseOptions } from "../cli/args.js";
+import { InstallError } from "../errors.js";
+import { readRegularFile, writeFileAtomic } from "../fs-atomic.js";
 import {
   createHttpClient,
   fetchDocument,
@@ -12,8 +12,8 @@ import {
   HttpStatusError,
   openUrl,
   withRetries,
-} from "./http.js";
-import { type Release, type ReleaseAsset, type Tag, toTag } from "./release.js";
+} from "../net/http.js";
+import { type Release, type ReleaseAsset, type Tag, toTag } from "./assets.js";
 
 /** An HTTP client for the release lookup and downloads that `options` describe. */
 export function gitHubClient(

@@ -2,7 +2,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
-import type { PlatformProbes } from "./platform.js";
+import type { PlatformProbes } from "./resolve.js";
 
 function sysctlIsOne(name: string): boolean {
   try {

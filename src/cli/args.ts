@@ -12,12 +12,12 @@ import {
   type Method,
   SEGMENTED_MIN_BYTES,
   STATE_DIR,
-} from "./contract.js";
-import { InstallError } from "./errors.js";
-import { parseRequestedTag, type Tag } from "./release.js";
+} from "../contract.js";
+import { InstallError } from "../errors.js";
+import { checkUrlAllowed } from "../net/url-policy.js";
+import { parseRequestedTag, type Tag } from "../release/assets.js";
+import { VERSION } from "../version.js";
 import type { OutputMode } from "./ui.js";
-import { checkUrlAllowed } from "./url-policy.js";
-import { VERSION } from "./version.js";
 
 export interface CommonOptions {
   home: string;

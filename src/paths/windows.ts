@@ -2,9 +2,9 @@
 // REG_EXPAND_SZ, and never with setx, which truncates the value at 1024 characters.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { expandWindowsVariables, prependWindowsPath, removeWindowsPath } from "./path-plan.js";
-import type { PathEdit } from "./receipt.js";
-import type { PathOutcome } from "./shell-path.js";
+import type { PathEdit } from "../install/receipt.js";
+import { expandWindowsVariables, prependWindowsPath, removeWindowsPath } from "./plan.js";
+import type { PathOutcome } from "./unix.js";
 
 const run = promisify(execFile);
 const KEY = "HKCU\\Environment";
