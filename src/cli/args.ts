@@ -15,43 +15,9 @@ import {
 } from "../contract.js";
 import { InstallError } from "../errors.js";
 import { checkUrlAllowed } from "../net/url-policy.js";
-import { parseRequestedTag, type Tag } from "../release/assets.js";
+import type { CommonOptions, InstallOptions, ReleaseOptions, UpdateOptions } from "../options.js";
+import { parseRequestedTag } from "../release/versions.js";
 import { VERSION } from "../version.js";
-import type { OutputMode } from "./ui.js";
-
-export interface CommonOptions {
-  home: string;
-  runmatHome: string;
-  output: OutputMode;
-  telemetryFlag: boolean;
-  method: Method;
-}
-
-/** Where releases are looked up, and how patiently. */
-export interface ReleaseOptions extends CommonOptions {
-  repo: string;
-  apiUrl: string;
-  token?: string;
-  timeoutMs: number;
-}
-
-/** What `update` needs on top of the lookup; the directory and PATH choice come from the receipt. */
-export interface UpdateOptions extends ReleaseOptions {
-  requireChecksum: boolean;
-  smokeTimeoutMs: number;
-  /** Connections for a large download (1: one stream). */
-  connections: number;
-}
-
-export interface InstallOptions extends UpdateOptions {
-  /** The release to install, or null for the latest. */
-  tag: Tag | null;
-  dir: string;
-  modifyPath: boolean;
-  archive?: string;
-  force: boolean;
-  dryRun: boolean;
-}
 
 export type Invocation =
   | { command: "install"; options: InstallOptions }

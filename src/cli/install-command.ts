@@ -5,12 +5,12 @@ import { DEFAULT_TELEMETRY_ENDPOINT, EXIT_CODES, isTruthy } from "../contract.js
 import { InstallError, toInstallError } from "../errors.js";
 import { install } from "../install/pipeline.js";
 import type { InstallObserver } from "../install/types.js";
+import type { InstallOptions } from "../options.js";
 import { hostProbes } from "../platform/probes.js";
 import type { PlatformProbes } from "../platform/resolve.js";
 import type { Release } from "../release/assets.js";
 import { Telemetry } from "../telemetry/client.js";
 import { resolveConsent } from "../telemetry/settings.js";
-import type { InstallOptions } from "./args.js";
 import { describeWarning, reportInstall } from "./report.js";
 import { Ui } from "./ui.js";
 

@@ -8,10 +8,12 @@ import { isSharedLibrary } from "../archive/policy.js";
 import { EXIT_UPDATE_AVAILABLE } from "../contract.js";
 import { InstallError } from "../errors.js";
 import { readRegularFile } from "../fs-atomic.js";
-import { type PathEdit, type Receipt, readReceipt, receiptPath } from "../install/receipt.js";
+import { type Receipt, readReceipt, receiptPath } from "../install/receipt.js";
+import type { CommonOptions, ReleaseOptions, UpdateOptions } from "../options.js";
+import type { PathEdit } from "../paths/plan.js";
 import { findOnPath, isOwnedFile, isOwnedLine, removeLine } from "../paths/plan.js";
 import { removeFromWindowsPath, windowsPathHas } from "../paths/windows.js";
-import { compareVersions, type Release, type Tag } from "../release/assets.js";
+import type { Release } from "../release/assets.js";
 import {
   fetchRelease,
   gitHubClient,
@@ -19,9 +21,9 @@ import {
   RateLimitedError,
   releasePagesBase,
 } from "../release/github.js";
+import { compareVersions, type Tag } from "../release/versions.js";
 import { idPath } from "../telemetry/id.js";
 import { resolveConsent, settingsPath } from "../telemetry/settings.js";
-import type { CommonOptions, ReleaseOptions, UpdateOptions } from "./args.js";
 import { runInstall } from "./install-command.js";
 import { Ui } from "./ui.js";
 

@@ -1,6 +1,7 @@
 // Entry point: parses the command line and runs one command, returning its exit code.
 
 import { toInstallError } from "../errors.js";
+import type { CommonOptions } from "../options.js";
 import { consentFromEnvironment } from "../telemetry/consent.js";
 import { idPath } from "../telemetry/id.js";
 import {
@@ -9,7 +10,7 @@ import {
   resolveConsent,
   settingsPath,
 } from "../telemetry/settings.js";
-import { type CliContext, type CommonOptions, parseCommandLine } from "./args.js";
+import { type CliContext, parseCommandLine } from "./args.js";
 import { reportFailure, runInstall, telemetryEndpoint } from "./install-command.js";
 import { runStatus, runUninstall, runUpdate } from "./lifecycle.js";
 import { Ui } from "./ui.js";

@@ -1,8 +1,8 @@
 // Renders what an install did into words for the terminal. The install reports facts
-// (install-types.ts); every sentence the user reads about them is written here.
+// (install/types.ts); every sentence the user reads about them is written here.
 
-import type { PathEdit } from "../install/receipt.js";
 import type { InstallSummary, InstallWarning } from "../install/types.js";
+import type { PathEdit } from "../paths/plan.js";
 import { envFiles, isEnvFile } from "../paths/plan.js";
 import type { Ui } from "./ui.js";
 

@@ -2,8 +2,7 @@
 // module's behaviour and nothing else. Human output goes to stderr except the final
 // summary; under --json, stdout carries exactly one JSON object.
 import type { InstallError } from "../errors.js";
-
-export type OutputMode = "normal" | "quiet" | "verbose" | "json";
+import type { OutputMode } from "../options.js";
 
 export interface Progress {
   update(received: number, total: number | undefined): void;

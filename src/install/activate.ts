@@ -3,18 +3,19 @@
 import { readdir, rmdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { UnpackedRelease } from "../archive/extract.js";
-import type { InstallOptions } from "../cli/args.js";
 import { InstallError, toInstallError } from "../errors.js";
+import type { InstallOptions } from "../options.js";
+import type { PathEdit } from "../paths/plan.js";
 import { isOnPath } from "../paths/plan.js";
 import { addToUnixPath, type PathOutcome } from "../paths/unix.js";
 import { addToWindowsPath } from "../paths/windows.js";
 import type { Target } from "../platform/resolve.js";
-import { type Tag, toTag, versionOfTag } from "../release/assets.js";
+import type { Source } from "../release/resolve.js";
+import { type Tag, toTag, versionOfTag } from "../release/versions.js";
 import { VERSION } from "../version.js";
-import { mergePathEdits, type PathEdit, RECEIPT_SCHEMA, type Receipt } from "./receipt.js";
+import { mergePathEdits, RECEIPT_SCHEMA, type Receipt } from "./receipt.js";
 import { smokeTest } from "./smoke.js";
 import { placeFiles } from "./swap.js";
-import type { Source } from "./types.js";
 
 /**
  * Swaps the new files in and runs `runmat --version`; on any failure the previous files are

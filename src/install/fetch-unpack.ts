@@ -7,7 +7,8 @@ import { archiveKindOf, extractArchive, TarExtraction } from "../archive/extract
 import { InstallError } from "../errors.js";
 import { type DownloadSink, download, openFileSink } from "../net/download.js";
 import type { HttpClient } from "../net/http.js";
-import type { InstallObserver, Source } from "./types.js";
+import type { Source } from "../release/resolve.js";
+import type { InstallObserver } from "./types.js";
 
 /**
  * Returns the directory the archive was unpacked into. A downloaded .tar.gz is unpacked while

@@ -1,19 +1,19 @@
 // The install, top to bottom: detect → resolve → preflight → download+verify+unpack → lock →
 // place+smoke-test → PATH → receipt. It installs and nothing else: what it learns goes to the
-// observer, what it did comes back as a summary, and errors propagate to run-install.ts, the
+// observer, what it did comes back as a summary, and errors propagate to cli/install-command.ts, the
 // single place that reports them and sends install_failed.
 import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { locateRelease } from "../archive/extract.js";
-import type { InstallOptions } from "../cli/args.js";
 import { makeDirectories } from "../fs-atomic.js";
+import type { InstallOptions } from "../options.js";
 import { shadowingBinary } from "../paths/plan.js";
 import { directoriesBetween, type PathOutcome } from "../paths/unix.js";
 import { describeHost, type PlatformProbes, resolveTarget } from "../platform/resolve.js";
 import type { Release } from "../release/assets.js";
 import { gitHubClient } from "../release/github.js";
-import { resolveFromArchive, resolveFromRelease } from "../release/resolve.js";
+import { resolveSource } from "../release/resolve.js";
 import { addToPath, newReceipt, placeAndVerify, removeEmptyDirectories } from "./activate.js";
 import { fetchAndUnpack } from "./fetch-unpack.js";
 import { canRecordInHome, checkWritableLocations } from "./preflight.js";
@@ -37,9 +37,7 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
   observer.targetResolved(target.platform);
   const http = options.archive ? null : await gitHubClient(options, signal, observer.debug, deps.env);
   try {
-    const source = http
-      ? await resolveFromRelease(options, target, http, observer, deps.release)
-      : await resolveFromArchive(options, target, observer);
+    const source = await resolveSource(options, target, http, observer, deps.release);
     // Checked after resolution so that install_failed still carries the release tag.
     await checkWritableLocations(options);
     // A read-only HOME still gets RunMat, just without PATH edits or a receipt.
@@ -112,7 +110,7 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
           observer.committed();
         });
         // From here on the new install is kept: PATH edits and the receipt run to the end
-        // even if a signal arrives (run-install.ts only aborts; nothing below watches the signal).
+        // even if a signal arrives (cli/install-command.ts only aborts; nothing below watches the signal).
         const path = await addToPath(options, modifyPath, target, deps.env, false);
         const receipt = newReceipt(
           options,

@@ -3,8 +3,8 @@
 import { existsSync } from "node:fs";
 import { access, constants, stat } from "node:fs/promises";
 import { delimiter } from "node:path";
-import type { InstallOptions } from "../cli/args.js";
 import { InstallError } from "../errors.js";
+import type { InstallOptions } from "../options.js";
 
 /** Fails when HOME, ~/.runmat or the install directory cannot take the install. */
 export async function checkWritableLocations(options: InstallOptions): Promise<void> {

@@ -1,17 +1,10 @@
 // The install receipt: everything an install wrote, so update and uninstall never guess.
 import { join } from "node:path";
 import { readRegularFile, writeFileAtomic } from "../fs-atomic.js";
-import { type Tag, toTag } from "../release/assets.js";
+import type { PathEdit } from "../paths/plan.js";
+import { type Tag, toTag } from "../release/versions.js";
 
 export const RECEIPT_SCHEMA = 1;
-
-export type PathEdit =
-  /** A file the installer wrote whole (~/.runmat/env, the fish conf.d file). */
-  | { kind: "file"; path: string }
-  /** One line appended to a file the user owns (a shell profile, $GITHUB_PATH). */
-  | { kind: "line"; path: string; line: string; createdFile?: boolean }
-  /** One entry prepended to the user's Path in the registry. */
-  | { kind: "registry"; key: string; name: "Path"; entry: string };
 
 export interface Receipt {
   schema: number;

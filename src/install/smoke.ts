@@ -2,7 +2,7 @@
 // rolled back instead of left on PATH.
 import { execFile } from "node:child_process";
 import { InstallError } from "../errors.js";
-import { printsVersion } from "../release/assets.js";
+import { printsVersion } from "../release/versions.js";
 
 export interface SmokeResult {
   /** What `runmat --version` printed, trimmed. */

@@ -1,27 +1,15 @@
 // The shapes an install passes between its steps, in a leaf module so that the steps
-// (source, preflight, placement, report) can share them without importing each other.
-import type { Host } from "../platform/resolve.js";
-import type { Tag } from "../release/assets.js";
-import type { PathEdit } from "./receipt.js";
+// (preflight, fetch-unpack, activate, the report) can share them without importing each other.
 
-/** Where the archive comes from and what it must hash to. */
-export interface Source {
-  tag: Tag | null;
-  platform: string;
-  assetName: string;
-  /** A URL to download, or a local file for --archive. */
-  location: { url: URL; size?: number } | { file: string };
-  sha256: string | null;
-}
+import type { PathEdit } from "../paths/plan.js";
+import type { Host } from "../platform/resolve.js";
+import type { ReleaseObserver, ReleaseWarning, Source } from "../release/resolve.js";
 
 /** Something the user should know that does not stop the install. */
 export type InstallWarning =
-  | { kind: "emulated"; tag: Tag; wanted: string; used: string }
-  | { kind: "unverified"; assetName: string }
+  | ReleaseWarning
   | { kind: "read-only-home"; home: string }
-  | { kind: "receipt-unwritable"; reason: string }
-  /** The API was rate-limited: the release pages were used, the checksum from where it says. */
-  | { kind: "api-rate-limited"; host: string; checksumFrom: string | null };
+  | { kind: "receipt-unwritable"; reason: string };
 
 export interface DownloadProgress {
   update(received: number, total: number | undefined): void;
@@ -30,15 +18,13 @@ export interface DownloadProgress {
 }
 
 /**
- * What an install tells whoever runs it, as it happens. run-install.ts turns these into
+ * What an install tells whoever runs it, as it happens. cli/install-command.ts turns these into
  * telemetry facts and terminal output; the install itself neither prints nor sends.
  */
-export interface InstallObserver {
+export interface InstallObserver extends ReleaseObserver {
   hostDetected(host: Host): void;
   /** The release target this host needs, before any release is looked up. */
   targetResolved(platform: string): void;
-  /** The release tag (null when unknown, as for an archive named unusually) and the build chosen. */
-  releaseResolved(tag: Tag | null, platform: string): void;
   warning(warning: InstallWarning): void;
   downloading(assetName: string): Promise<DownloadProgress>;
   unpacking(assetName: string): void;
@@ -56,7 +42,7 @@ export interface PathReport {
   modifyPath: boolean;
 }
 
-/** What an install did, or (dry run) would do. report.ts renders it; --json prints it. */
+/** What an install did, or (dry run) would do. cli/report.ts renders it; --json prints it. */
 export interface InstallOutcome {
   ok: true;
   /** The installed release tag, "v0.6.1" (the key is "version" in the published JSON). */

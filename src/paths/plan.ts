@@ -1,7 +1,7 @@
 // Pure decisions about PATH, and the one owner of that knowledge: which shell files get which
 // lines, which files and lines are ours (install writes them, uninstall removes exactly them),
 // how to read PATH from an environment, and how a Windows Path value changes. The effectful
-// halves are shell-path.ts and windows-path.ts.
+// halves are unix.ts and windows.ts.
 import { basename, delimiter, dirname, join, posix, relative, win32 } from "node:path";
 
 const PROFILE_MARKER = "# added by runmat-install";
@@ -15,6 +15,15 @@ const FISH_CONF_FILE = "runmat.env.fish";
 function pathEntries(env: NodeJS.ProcessEnv): string[] {
   return (env.PATH ?? env.Path ?? "").split(delimiter).filter((entry) => entry !== "");
 }
+
+/** One change the installer makes so that new shells find RunMat; the receipt records each. */
+export type PathEdit =
+  /** A file the installer wrote whole (~/.runmat/env, the fish conf.d file). */
+  | { kind: "file"; path: string }
+  /** One line appended to a file the user owns (a shell profile, $GITHUB_PATH). */
+  | { kind: "line"; path: string; line: string; createdFile?: boolean }
+  /** One entry prepended to the user's Path in the registry. */
+  | { kind: "registry"; key: string; name: "Path"; entry: string };
 
 export function isOnPath(directory: string, env: NodeJS.ProcessEnv): boolean {
   return pathEntries(env).some((entry) => relative(entry, directory) === "");

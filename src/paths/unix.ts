@@ -2,8 +2,7 @@
 import { existsSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import { appendToRegularFile, NotRegularFileError, readRegularFile, writeFileAtomic } from "../fs-atomic.js";
-import type { PathEdit } from "../install/receipt.js";
-import { appendLine, planUnixPath } from "./plan.js";
+import { appendLine, type PathEdit, planUnixPath } from "./plan.js";
 
 export interface PathOutcome {
   /** Every PATH edit of ours now in place (recorded in the receipt, undone by uninstall). */

@@ -2,8 +2,7 @@
 // REG_EXPAND_SZ, and never with setx, which truncates the value at 1024 characters.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import type { PathEdit } from "../install/receipt.js";
-import { expandWindowsVariables, prependWindowsPath, removeWindowsPath } from "./plan.js";
+import { expandWindowsVariables, type PathEdit, prependWindowsPath, removeWindowsPath } from "./plan.js";
 import type { PathOutcome } from "./unix.js";
 
 const run = promisify(execFile);

@@ -1,19 +1,19 @@
 // Release lookup on the GitHub REST API (or a GitHub Enterprise / mirror with the same shape),
 // and what GitHub's refusals mean.
 
-import type { ReleaseOptions } from "../cli/args.js";
 import { InstallError } from "../errors.js";
 import { readRegularFile, writeFileAtomic } from "../fs-atomic.js";
 import {
   createHttpClient,
   fetchDocument,
-  fetchText,
   type HttpClient,
   HttpStatusError,
   openUrl,
   withRetries,
 } from "../net/http.js";
-import { type Release, type ReleaseAsset, type Tag, toTag } from "./assets.js";
+import type { ReleaseOptions } from "../options.js";
+import type { Release, ReleaseAsset } from "./assets.js";
+import { type Tag, toTag } from "./versions.js";
 
 /** An HTTP client for the release lookup and downloads that `options` describe. */
 export function gitHubClient(
@@ -133,24 +133,6 @@ export async function fetchRelease(
     );
   }
   return parseRelease(text, url.host);
-}
-
-export async function fetchChecksumFile(client: HttpClient, asset: ReleaseAsset): Promise<string> {
-  try {
-    return await fetchText(
-      client,
-      new URL(asset.browser_download_url),
-      `Download of ${asset.name}`,
-      "text/plain",
-    );
-  } catch (error) {
-    if (!(error instanceof HttpStatusError)) throw error;
-    throw new InstallError(
-      "network",
-      `Could not download the checksum file ${asset.name} (HTTP ${error.statusCode}).`,
-      "Try again later; the release may be being edited.",
-    );
-  }
 }
 
 /**

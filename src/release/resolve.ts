@@ -1,27 +1,17 @@
-// Where the archive comes from: the release (tag, asset, checksum) on GitHub, or a local
-// --archive with an optional checksum file beside it. Reports what it learns to the observer.
+// Which bytes are RunMat, and how we know: the one entry point, resolveSource, answers with the
+// asset to fetch (a URL, or a local --archive) and the SHA-256 it must hash to. It looks the
+// release up on GitHub's API, or on the release pages when the API is rate-limited; checksums.ts
+// says where each digest comes from. What it learns on the way goes to the observer.
 import { stat } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { basename } from "node:path";
 import { archiveKindOf } from "../archive/extract.js";
-import type { InstallOptions } from "../cli/args.js";
 import { InstallError } from "../errors.js";
-import { readRegularFile } from "../fs-atomic.js";
-import type { InstallObserver, Source } from "../install/types.js";
 import type { HttpClient } from "../net/http.js";
+import type { InstallOptions } from "../options.js";
 import type { Target } from "../platform/resolve.js";
+import { type AssetChoice, assetCandidates, type Release, selectAsset } from "./assets.js";
+import { checksumBesideArchive, checksumFromApi, checksumFromPages, parseChecksumList } from "./checksums.js";
 import {
-  type AssetChoice,
-  assetCandidates,
-  findChecksumAsset,
-  parseChecksumList,
-  parseDigest,
-  type Release,
-  type ReleaseAsset,
-  selectAsset,
-  tagFromArchiveName,
-} from "./assets.js";
-import {
-  fetchChecksumFile,
   fetchRelease,
   latestTagFromPages,
   optionalReleaseFile,
@@ -29,16 +19,52 @@ import {
   releaseFileExists,
   releasePagesBase,
 } from "./github.js";
+import { type Tag, tagFromArchiveName } from "./versions.js";
+
+/** Where the archive comes from and what it must hash to. */
+export interface Source {
+  tag: Tag | null;
+  platform: string;
+  assetName: string;
+  /** A URL to download, or a local file for --archive. */
+  location: { url: URL; size?: number } | { file: string };
+  sha256: string | null;
+}
+
+/** What the lookup tells the user without stopping. */
+export type ReleaseWarning =
+  | { kind: "emulated"; tag: Tag; wanted: string; used: string }
+  | { kind: "unverified"; assetName: string }
+  /** The API was rate-limited: the release pages were used, the checksum from where it says. */
+  | { kind: "api-rate-limited"; host: string; checksumFrom: string | null };
+
+export interface ReleaseObserver {
+  /** The release tag (null when unknown, as for an archive named unusually) and the build chosen. */
+  releaseResolved(tag: Tag | null, platform: string): void;
+  warning(warning: ReleaseWarning): void;
+}
 
 /**
- * The release's asset for this target and its published SHA-256. `known` is a release that was
- * already fetched (by `update`), so it is not looked up twice.
+ * The asset this host installs and its expected SHA-256: from `--archive` when `http` is null,
+ * else from the release. `known` is a release already fetched (by `update`), not looked up twice.
  */
-export async function resolveFromRelease(
+export function resolveSource(
+  options: InstallOptions,
+  target: Target,
+  http: HttpClient | null,
+  observer: ReleaseObserver,
+  known?: Release,
+): Promise<Source> {
+  return http
+    ? resolveFromRelease(options, target, http, observer, known)
+    : resolveFromArchive(options, target, observer);
+}
+
+async function resolveFromRelease(
   options: InstallOptions,
   target: Target,
   http: HttpClient,
-  observer: InstallObserver,
+  observer: ReleaseObserver,
   known?: Release,
 ): Promise<Source> {
   let release: Release;
@@ -64,13 +90,8 @@ export async function resolveFromRelease(
       used: choice.platform,
     });
   }
-  const sha256 = await publishedChecksum(
-    http,
-    release.assets,
-    choice.asset,
-    options.requireChecksum,
-    observer,
-  );
+  const sha256 = await checksumFromApi(http, release.assets, choice.asset);
+  if (!sha256) missingChecksum(choice.asset.name, options.requireChecksum, observer);
   return {
     tag: release.tag_name,
     platform: choice.platform,
@@ -83,23 +104,6 @@ export async function resolveFromRelease(
   };
 }
 
-async function publishedChecksum(
-  http: HttpClient,
-  assets: ReleaseAsset[],
-  asset: ReleaseAsset,
-  required: boolean,
-  observer: InstallObserver,
-): Promise<string | null> {
-  const fromDigest = parseDigest(asset.digest, asset.name);
-  if (fromDigest) return fromDigest;
-  const checksumAsset = findChecksumAsset(assets, asset.name);
-  if (checksumAsset) {
-    const listed = parseChecksumList(await fetchChecksumFile(http, checksumAsset), asset.name);
-    if (listed) return listed;
-  }
-  return missingChecksum(asset.name, required, observer);
-}
-
 /**
  * The API answered with its rate limit and no token is set (a lab or CI fleet behind one NAT
  * address on release day): the release pages on github.com are not rate-limited. The latest
@@ -110,7 +114,7 @@ async function resolveFromReleasePages(
   options: InstallOptions,
   target: Target,
   http: HttpClient,
-  observer: InstallObserver,
+  observer: ReleaseObserver,
 ): Promise<Source> {
   const pages = releasePagesBase(options.apiUrl);
   const tag = options.tag ?? (await latestTagFromPages(http, pages, options.repo));
@@ -121,19 +125,17 @@ async function resolveFromReleasePages(
   for (const platform of platforms) {
     for (const name of assetCandidates(tag, platform, target)) {
       const url = new URL(`${base}/${name}`);
-      const listed = sums ? parseChecksumList(sums, name) : null;
+      const listed = sums !== null && parseChecksumList(sums, name) !== null;
       if (!listed && !(await releaseFileExists(http, url))) continue;
       observer.releaseResolved(tag, platform);
-      let sha256 = listed;
-      let checksumFrom = listed ? "SHA256SUMS" : null;
-      if (!sha256) {
-        const own = await optionalReleaseFile(http, new URL(`${url.href}.sha256`));
-        sha256 = own === null ? null : parseChecksumList(own, name);
-        if (sha256) checksumFrom = `${name}.sha256`;
-      }
-      observer.warning({ kind: "api-rate-limited", host: new URL(pages).host, checksumFrom });
-      if (!sha256) missingChecksum(name, options.requireChecksum, observer);
-      return { tag, platform, assetName: name, location: { url }, sha256 };
+      const checksum = await checksumFromPages(http, url, name, sums);
+      observer.warning({
+        kind: "api-rate-limited",
+        host: new URL(pages).host,
+        checksumFrom: checksum?.from ?? null,
+      });
+      if (!checksum) missingChecksum(name, options.requireChecksum, observer);
+      return { tag, platform, assetName: name, location: { url }, sha256: checksum?.sha256 ?? null };
     }
   }
   observer.releaseResolved(tag, target.platform);
@@ -144,22 +146,10 @@ async function resolveFromReleasePages(
   );
 }
 
-function missingChecksum(assetName: string, required: boolean, observer: InstallObserver): null {
-  if (required) {
-    throw new InstallError(
-      "integrity",
-      `No SHA-256 checksum is published for ${assetName}, and --require-checksum is set.`,
-      "Install without --require-checksum to accept an unverified download, or ask the maintainers to publish checksums.",
-    );
-  }
-  observer.warning({ kind: "unverified", assetName });
-  return null;
-}
-
-export async function resolveFromArchive(
+async function resolveFromArchive(
   options: InstallOptions,
   target: Target,
-  observer: InstallObserver,
+  observer: ReleaseObserver,
 ): Promise<Source> {
   const file = options.archive!;
   const assetName = basename(file);
@@ -180,14 +170,19 @@ export async function resolveFromArchive(
       "Pass a RunMat release archive.",
     );
   }
-  // An air-gapped user can copy SHA256SUMS (or <archive>.sha256) next to the archive.
-  let sha256: string | null = null;
-  for (const name of ["SHA256SUMS", `${assetName}.sha256`]) {
-    // Never blocks: a FIFO in its place is no checksum file.
-    const text = await readRegularFile(join(dirname(file), name)).catch(() => null);
-    sha256 = text === null ? null : parseChecksumList(text, assetName);
-    if (sha256) break;
-  }
+  const sha256 = await checksumBesideArchive(file, assetName);
   if (!sha256) missingChecksum(assetName, options.requireChecksum, observer);
   return { tag, platform: target.platform, assetName, location: { file }, sha256 };
+}
+
+/** No checksum is published: an error under --require-checksum, else a warning. */
+function missingChecksum(assetName: string, required: boolean, observer: ReleaseObserver): void {
+  if (required) {
+    throw new InstallError(
+      "integrity",
+      `No SHA-256 checksum is published for ${assetName}, and --require-checksum is set.`,
+      "Install without --require-checksum to accept an unverified download, or ask the maintainers to publish checksums.",
+    );
+  }
+  observer.warning({ kind: "unverified", assetName });
 }

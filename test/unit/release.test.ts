@@ -2,17 +2,16 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { InstallError } from "../../src/errors.js";
 import { resolveTarget } from "../../src/platform/resolve.js";
+import { selectAsset } from "../../src/release/assets.js";
+import { parseChecksumList, parseDigest } from "../../src/release/checksums.js";
 import {
   compareVersions,
-  parseChecksumList,
-  parseDigest,
   parseRequestedTag,
   printsVersion,
-  selectAsset,
   type Tag,
   tagFromArchiveName,
   toTag,
-} from "../../src/release/assets.js";
+} from "../../src/release/versions.js";
 
 const linux = resolveTarget({
   platform: "linux",

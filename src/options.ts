@@ -1,0 +1,41 @@
+// The options every command runs with, as the command line and the environment set them.
+// A shared leaf: the install steps and the release lookup read options without knowing the CLI.
+import type { Method } from "./contract.js";
+import type { Tag } from "./release/versions.js";
+
+/** How much the terminal is told: --quiet, --verbose and --json. */
+export type OutputMode = "normal" | "quiet" | "verbose" | "json";
+
+export interface CommonOptions {
+  home: string;
+  runmatHome: string;
+  output: OutputMode;
+  telemetryFlag: boolean;
+  method: Method;
+}
+
+/** Where releases are looked up, and how patiently. */
+export interface ReleaseOptions extends CommonOptions {
+  repo: string;
+  apiUrl: string;
+  token?: string;
+  timeoutMs: number;
+}
+
+/** What `update` needs on top of the lookup; the directory and PATH choice come from the receipt. */
+export interface UpdateOptions extends ReleaseOptions {
+  requireChecksum: boolean;
+  smokeTimeoutMs: number;
+  /** Connections for a large download (1: one stream). */
+  connections: number;
+}
+
+export interface InstallOptions extends UpdateOptions {
+  /** The release to install, or null for the latest. */
+  tag: Tag | null;
+  dir: string;
+  modifyPath: boolean;
+  archive?: string;
+  force: boolean;
+  dryRun: boolean;
+}
