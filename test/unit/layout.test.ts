@@ -41,7 +41,7 @@ function sourceFiles(directory: string): string[] {
 
 function importsOf(file: string): string[] {
   const text = readFileSync(file, "utf8");
-  return [...text.matchAll(/(?:from|import\()\s*"(\.{1,2}\/[^"]+)"/g)].map((match) =>
+  return [...text.matchAll(/(?:from|import\(?)\s*"(\.{1,2}\/[^"]+)"/g)].map((match) =>
     relative(SRC, resolve(dirname(file), match[1])).replace(/\.js$/, ".ts"),
   );
 }
