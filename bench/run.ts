@@ -569,10 +569,18 @@ async function main() {
   const table = [
     "| figure | value | baseline (same run) | ratio | target | met |",
     "|---|---|---|---|---|---|",
-    ...rows.map(
-      (r) =>
-        `| ${r.figure} | ${r.value} | ${r.baseline} | ${r.ratio} | ${r.target} | ${r.met === null ? "—" : r.met ? "yes" : "**no**"} |`,
-    ),
+    ...rows.map((r) => {
+      const cells = [
+        r.figure,
+        r.value,
+        r.baseline,
+        r.ratio,
+        r.target,
+        r.met === null ? "—" : r.met ? "yes" : "**no**",
+      ];
+      // A "|" inside a cell (curl | tar) would end the cell on GitHub.
+      return `| ${cells.map((cell) => String(cell).replaceAll("|", "\\|")).join(" | ")} |`;
+    }),
   ].join("\n");
   console.log(
     `${table}\n\n${results.machine.cores} cores, ${results.machine.cpu}, Node ${results.machine.node}; ${RUNS} runs per figure; ${results.seconds} s${smoke ? " (smoke run)" : ""}`,

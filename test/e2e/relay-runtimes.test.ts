@@ -1,5 +1,5 @@
-// The README's relay deployments, run verbatim on their real runtimes: each file and each
-// `npm install` is copied out of the README into a scratch project (with this checkout's packed
+// The relay deployments of docs/relay.md, run verbatim on their real runtimes: each file and each
+// `npm install` is copied out of that page into a scratch project (with this checkout's packed
 // runmat-install in place of the registry's), then Next.js (next build, next start), workerd
 // (wrangler dev) and Deno serve it on loopback. Each gets a valid event, an invalid one, a burst
 // that tests its client-address choice, and the real installer.
@@ -22,10 +22,10 @@ interface Deployment {
   shell: string[];
 }
 
-/** The README's "#### <runtime>" sections: each "`path`:" line and the fenced block after it, and the sh blocks. */
-function deployments(readme: string): Map<string, Deployment> {
+/** The page's "### <runtime>" sections: each "`path`:" line and the fenced block after it, and the sh blocks. */
+function deployments(page: string): Map<string, Deployment> {
   const result = new Map<string, Deployment>();
-  const sections = readme.split(/^#### /m).slice(1);
+  const sections = page.split(/^### /m).slice(1);
   for (const section of sections) {
     const name = section.slice(0, section.indexOf("\n")).trim();
     const body = section.split(/^## /m)[0];
@@ -38,8 +38,7 @@ function deployments(readme: string): Map<string, Deployment> {
   return result;
 }
 
-const README = await readFile(join(ROOT, "README.md"), "utf8");
-const DEPLOYMENTS = deployments(README);
+const DEPLOYMENTS = deployments(await readFile(join(ROOT, "docs", "relay.md"), "utf8"));
 let work: string;
 let tarball: string;
 let releases: ReleaseServer;
@@ -52,7 +51,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** A scratch project with the deployment's files and its README `npm install` lines run. */
+/** A scratch project with the deployment's files and its `npm install` lines run. */
 async function scratch(name: string, deployment: Deployment): Promise<string> {
   const dir = join(work, name.replace(/\W+/g, "-"));
   await mkdir(dir, { recursive: true });
@@ -194,8 +193,8 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-describe("the README's relay deployments on their real runtimes", () => {
-  it("the README has a complete deployment for each runtime", () => {
+describe("docs/relay.md's deployments on their real runtimes", () => {
+  it("docs/relay.md has a complete deployment for each runtime", () => {
     assert.deepEqual([...DEPLOYMENTS.keys()].slice(0, 3), ["Next.js on Vercel", "Cloudflare Worker", "Deno"]);
     assert.ok(DEPLOYMENTS.get("Next.js on Vercel")?.files.has("app/api/telemetry/route.ts"));
     assert.ok(DEPLOYMENTS.get("Cloudflare Worker")?.files.has("wrangler.toml"));
