@@ -18,7 +18,8 @@ import { Header } from "tar";
 import { fakeRunmat } from "../test/fixtures/archives.js";
 import { FakeGa, SAMPLE_EVENT } from "../test/fixtures/fake-ga.js";
 import { ReleaseServer, TelemetrySink } from "../test/fixtures/release-server.js";
-import { makeTestCa, SlowLink } from "../test/fixtures/slow-link.js";
+import { SlowLink } from "../test/fixtures/slow-link.js";
+import { makeTestCa } from "../test/fixtures/test-ca.js";
 import { toolDirectory } from "../test/fixtures/tools.js";
 import { assetName, publishRelease } from "../test/fixtures/world.js";
 

@@ -8,7 +8,8 @@ import { after, before, describe, it } from "node:test";
 import { startProxy } from "../fixtures/proxy.js";
 import { ReleaseServer, TelemetrySink } from "../fixtures/release-server.js";
 import { cleanHome, type Env, makeHome, runInstaller } from "../fixtures/run.js";
-import { makeTestCa, SlowLink, type TestCa } from "../fixtures/slow-link.js";
+import { SlowLink } from "../fixtures/slow-link.js";
+import { makeTestCa, type TestCa } from "../fixtures/test-ca.js";
 import { publishRelease, serverArgs } from "../fixtures/world.js";
 
 let ca: TestCa;
