@@ -91,7 +91,11 @@ describe("the README's install, update and uninstall lines, as typed, against th
   before(async () => {
     work = await mkdtemp(join(tmpdir(), "runmat-snippets-"));
     home = await makeHome("snippets");
-    execFileSync("npm", ["pack", "--silent", "--pack-destination", work], { cwd: ROOT, stdio: "ignore" });
+    // npm test has built dist/: packing must not rebuild it under the tests running beside this one.
+    execFileSync("npm", ["pack", "--silent", "--ignore-scripts", "--pack-destination", work], {
+      cwd: ROOT,
+      stdio: "ignore",
+    });
     const tarball = join(work, readdirSync(work).find((name) => name.endsWith(".tgz"))!);
     // A project with runmat-install as a dependency, where `npx runmat-install` finds it, and a
     // global prefix as `npm install -g` makes one: both from this checkout's package.
