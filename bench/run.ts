@@ -8,6 +8,8 @@ import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo } from "node:net";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -251,6 +253,23 @@ async function telemetryBenchmarks(server: ReleaseServer, work: string) {
   }
 }
 
+/** An HTTPS endpoint that has moved: every POST is answered 308 to `location`. */
+async function startRedirector(ca: { key: Buffer; cert: Buffer }, location: string) {
+  const server = createHttpsServer({ key: ca.key, cert: ca.cert }, (req, res) => {
+    req.resume();
+    res.writeHead(308, { location, "content-length": "0" });
+    res.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
 /**
  * Telemetry over a far link (TLS to a test CA, both servers behind a relay that delays each
  * direction): per round trip, how many runs deliver both events and what telemetry adds,
@@ -262,7 +281,10 @@ async function slowLinkTelemetryBenchmarks(server: ReleaseServer, work: string) 
   publishRelease(server, "v0.6.1");
   const pairs = smoke ? 1 : 5;
   try {
-    for (const roundTripMs of smoke ? [400] : [0, 400, 800]) {
+    // The last case: the endpoint moved (308 to another origin, as runmat.org to runmat.com).
+    const cases = (smoke ? [400] : [0, 400, 800]).map((roundTripMs) => ({ roundTripMs, moved: false }));
+    cases.push({ roundTripMs: 400, moved: true });
+    for (const { roundTripMs, moved } of cases) {
       const releases = await new SlowLink(
         { host: "127.0.0.1", port: Number(new URL(server.url).port) },
         roundTripMs,
@@ -271,6 +293,12 @@ async function slowLinkTelemetryBenchmarks(server: ReleaseServer, work: string) 
         { host: "127.0.0.1", port: Number(new URL(sink.url).port) },
         roundTripMs,
       ).start();
+      const finalEndpoint = `https://localhost:${telemetry.port}/api/telemetry`;
+      const redirector = moved ? await startRedirector(ca, finalEndpoint) : null;
+      const movedLink = redirector
+        ? await new SlowLink({ host: "127.0.0.1", port: redirector.port }, roundTripMs).start()
+        : null;
+      const endpoint = movedLink ? `https://localhost:${movedLink.port}/api/telemetry` : finalEndpoint;
       const api = `http://127.0.0.1:${releases.port}`;
       const json = server.releaseJson("v0.6.1");
       for (const asset of json.assets)
@@ -299,7 +327,7 @@ async function slowLinkTelemetryBenchmarks(server: ReleaseServer, work: string) 
                 HOME: home,
                 CI: "true",
                 NODE_EXTRA_CA_CERTS: ca.caFile,
-                RUNMAT_TELEMETRY_ENDPOINT: `https://localhost:${telemetry.port}/api/telemetry`,
+                RUNMAT_TELEMETRY_ENDPOINT: endpoint,
                 ...(on ? {} : { RUNMAT_NO_TELEMETRY: "1" }),
               },
             );
@@ -319,13 +347,17 @@ async function slowLinkTelemetryBenchmarks(server: ReleaseServer, work: string) 
         server.clearFaults();
         await releases.stop();
         await telemetry.stop();
+        await movedLink?.stop();
+        redirector?.close();
       }
       const extra = median(added);
       const share = delivered / pairs;
       const wanted = roundTripMs >= 800 ? 0.9 : 1;
-      const limit = roundTripMs >= 800 ? null : 500;
+      const limit = roundTripMs >= 800 ? null : moved ? 1000 : 500;
       push(
-        `telemetry over a ${roundTripMs} ms round trip (TLS): runs delivering both events, time added`,
+        moved
+          ? `telemetry to an endpoint that moved (308 to another origin), ${roundTripMs} ms round trip (TLS): runs delivering both events there, time added`
+          : `telemetry over a ${roundTripMs} ms round trip (TLS): runs delivering both events, time added`,
         `${delivered}/${pairs} delivered, +${extra.toFixed(0)} ms`,
         "same runs, telemetry off (interleaved)",
         null,

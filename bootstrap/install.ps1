@@ -191,13 +191,32 @@ function Get-Download([string]$Url, [string]$Path) {
     }
     try {
         Invoke-WebRequest -Uri $Url -OutFile "$Path.part" -UseBasicParsing -TimeoutSec 60
-        Move-Item -Force -LiteralPath "$Path.part" $Path
     } catch {
         Remove-Item -Force -ErrorAction SilentlyContinue -LiteralPath "$Path.part"
         # Writing the file failed, not the network: reported as a filesystem error.
         if ($_.Exception -is [System.IO.IOException] -or $_.Exception -is [System.UnauthorizedAccessException]) { throw }
         Stop-Bootstrap "could not download $Url ($($_.Exception.Message))" 'Check your network and proxy settings, then run the installer again.' 'network'
     }
+    # A captive portal's login or a proxy's block page answers with 200 and HTML; no file the
+    # installer downloads starts with "<", so say what answered instead of a missing checksum.
+    if (Test-WebPage "$Path.part") {
+        Remove-Item -Force -ErrorAction SilentlyContinue -LiteralPath "$Path.part"
+        $hostName = ([Uri]$Url).Authority
+        Stop-Bootstrap "$hostName answered with a web page instead of $(Split-Path -Leaf $Path); a proxy, firewall or captive portal is answering for it" "Open https://$hostName/ in a browser: log in to the network, or ask your IT department to allow $hostName; then run the installer again." 'network'
+    }
+    Move-Item -Force -LiteralPath "$Path.part" $Path
+}
+
+function Test-WebPage([string]$Path) {
+    $stream = [IO.File]::OpenRead($Path)
+    try {
+        $buffer = New-Object byte[] 64
+        $count = $stream.Read($buffer, 0, 64)
+    } finally {
+        $stream.Dispose()
+    }
+    $start = [Text.Encoding]::ASCII.GetString($buffer, 0, $count).TrimStart()
+    return $start -match '^<(!doctype|html|head|body|\?xml)'
 }
 
 function Get-ExpectedHash([string]$Sums, [string]$Name) {

@@ -162,12 +162,24 @@ download() {
     esac
     if [ "$DOWNLOADER" = curl ]; then
         curl --proto "$_proto" --proto-redir '=https' --tlsv1.2 --fail --silent --show-error --location \
-            --retry 3 --connect-timeout 30 --output "$2" "$1"
+            --retry 3 --connect-timeout 30 --output "$2" "$1" || return 1
     elif wget --help 2>&1 | grep -q -- '--secure-protocol'; then
-        wget --secure-protocol=TLSv1_2 --tries=3 --timeout=30 --quiet --output-document="$2" "$1"
+        wget --secure-protocol=TLSv1_2 --tries=3 --timeout=30 --quiet --output-document="$2" "$1" || return 1
     else
         # busybox wget: no TLS options to set; it still verifies HTTPS certificates.
-        wget -q -O "$2" "$1"
+        wget -q -O "$2" "$1" || return 1
+    fi
+    refuse_web_page "$2" "$1"
+}
+
+# refuse_web_page FILE URL: a captive portal's login or a proxy's block page answers with
+# 200 and HTML; no file the installer downloads starts with "<", so say what answered instead
+# of reporting a missing checksum.
+refuse_web_page() {
+    if head -c 64 "$1" 2>/dev/null | tr -d ' \t\r\n' | grep -qi '^<\(!doctype\|html\|head\|body\|?xml\)'; then
+        rm -f "$1"
+        _host="$(printf '%s' "$2" | sed 's|^[a-z]*://||; s|[/?#].*$||')"
+        fail "$_host answered with a web page instead of ${2##*/}; a proxy, firewall or captive portal is answering for it" "Open https://$_host/ in a browser: log in to the network, or ask your IT department to allow $_host; then run the installer again." "$EXIT_NETWORK"
     fi
 }
 
@@ -294,8 +306,15 @@ send_event() {
     _endpoint="${RUNMAT_TELEMETRY_ENDPOINT:-$DEFAULT_TELEMETRY_ENDPOINT}"
     check_url "$_endpoint" || return 0
     if command -v curl >/dev/null 2>&1; then
-        curl --silent --output /dev/null --max-time 3 -X POST -H 'Content-Type: application/json' \
-            -A 'runmat-install/install.sh' --data "$_payload" "$_endpoint" 2>/dev/null || true
+        # --data makes it a POST that curl keeps across 307 and 308 (an endpoint that moved),
+        # and turns into a GET on 301-303, which the endpoint ignores: no -X POST, which would
+        # force POST everywhere.
+        case "$_endpoint" in
+            https://*) _proto='=https' ;;
+            *) _proto='=http,https' ;;
+        esac
+        curl --silent --output /dev/null --max-time 3 --location --max-redirs 3 --proto-redir "$_proto" \
+            -H 'Content-Type: application/json' -A 'runmat-install/install.sh' --data "$_payload" "$_endpoint" 2>/dev/null || true
     elif command -v wget >/dev/null 2>&1; then
         wget -q -O /dev/null -T 3 --header='Content-Type: application/json' -U 'runmat-install/install.sh' \
             --post-data="$_payload" "$_endpoint" 2>/dev/null || true

@@ -20,6 +20,8 @@ export interface ReleaseOptions extends CommonOptions {
   apiUrl: string;
   token?: string;
   timeoutMs: number;
+  /** A PEM file of certificate authorities to trust besides Node's and the system's (--cacert). */
+  caFile?: string;
 }
 
 /** What `update` needs on top of the lookup; the directory and PATH choice come from the receipt. */

@@ -14,6 +14,7 @@ import {
   STATE_DIR,
 } from "../contract.js";
 import { InstallError } from "../errors.js";
+import { caFileCertificates } from "../net/trust.js";
 import { checkUrlAllowed } from "../net/url-policy.js";
 import type { CommonOptions, InstallOptions, ReleaseOptions, UpdateOptions } from "../options.js";
 import { parseRequestedTag } from "../release/versions.js";
@@ -38,6 +39,7 @@ export const ENVIRONMENT_HELP: [string, string][] = [
   ["RUNMAT_GITHUB_API_URL", "like --github-api"],
   ["GITHUB_TOKEN, GH_TOKEN", "GitHub token sent to the API host only (raises rate limits)"],
   ["HTTPS_PROXY, HTTP_PROXY, NO_PROXY", "proxy settings; credentials in the URL are used"],
+  ["RUNMAT_CACERT", "a PEM file of certificate authorities to trust too, like --cacert"],
   ["RUNMAT_HTTP_TIMEOUT", "seconds allowed to connect or stall before a retry, like --timeout (default 30)"],
   ["RUNMAT_SMOKE_TIMEOUT", "seconds allowed for `runmat --version` after install (default 20)"],
   ["RUNMAT_CONNECTIONS", "like --connections (1 turns parallel segments off)"],
@@ -112,6 +114,12 @@ function connectionCount(value: string | undefined): number {
   return parsed;
 }
 
+/** A --cacert file is checked now, so that a wrong path is a usage error before anything starts. */
+function readableCaFile(path: string): string {
+  caFileCertificates(path);
+  return path;
+}
+
 function seconds(value: string | undefined, fallback: number, name: string): number {
   if (value === undefined || value === "") return fallback * 1000;
   const parsed = Number(value);
@@ -163,6 +171,7 @@ interface RawOptions {
   json?: boolean;
   telemetry?: boolean;
   timeout?: string;
+  cacert?: string;
   method?: string;
 }
 
@@ -190,7 +199,11 @@ function addReleaseOptions(command: Command): Command {
       "--github-api <url>",
       `GitHub API base URL, for GitHub Enterprise or mirrors (default: ${DEFAULT_API})`,
     )
-    .option("--timeout <seconds>", "seconds to connect or stall before a download retry (default: 30)");
+    .option("--timeout <seconds>", "seconds to connect or stall before a download retry (default: 30)")
+    .option(
+      "--cacert <file>",
+      "also trust the certificate authorities in this PEM file (the system's are trusted already)",
+    );
 }
 
 function addUpdateOptions(command: Command): Command {
@@ -251,8 +264,10 @@ function releaseOptions(raw: RawOptions, context: CliContext): ReleaseOptions {
       "Use owner/name, for example runmat-org/runmat.",
     );
   }
+  const common = commonOptions(raw, context);
+  const caFile = raw.cacert ?? env.RUNMAT_CACERT;
   return {
-    ...commonOptions(raw, context),
+    ...common,
     repo,
     apiUrl: checkUrlAllowed(
       raw.githubApi ?? env.RUNMAT_GITHUB_API_URL ?? DEFAULT_API,
@@ -260,6 +275,7 @@ function releaseOptions(raw: RawOptions, context: CliContext): ReleaseOptions {
     ).href.replace(/\/+$/, ""),
     token: env.GITHUB_TOKEN || env.GH_TOKEN || undefined,
     timeoutMs: seconds(raw.timeout ?? env.RUNMAT_HTTP_TIMEOUT, 30, "--timeout"),
+    caFile: caFile ? readableCaFile(resolve(expandHome(caFile, common.home))) : undefined,
   };
 }
 

@@ -79,6 +79,7 @@ function observe(ui: Ui, telemetry: Telemetry, progress: { committed: boolean })
     warning: (warning) => ui.warn(describeWarning(warning)),
     downloading: (assetName) => ui.progress(assetName),
     unpacking: (assetName) => ui.info(`Unpacking ${assetName}...`),
+    retrying: (message) => ui.warn(message),
     debug: (message) => ui.debug(message),
   };
 }
@@ -113,6 +114,8 @@ export async function runInstall(
     },
     notice: (text) => ui.notice(text),
     print: (text) => ui.raw(text),
+    caFile: options.caFile,
+    verbose: (message) => ui.debug(message),
     env,
   });
   // DNS, TCP and TLS to the endpoint now, beside the release lookup.

@@ -68,7 +68,12 @@ async function latestRelease(
   ui: Ui,
   env: NodeJS.ProcessEnv,
 ): Promise<{ tag: Tag; release?: Release }> {
-  const http = await gitHubClient(options, new AbortController().signal, (m) => ui.debug(m), env);
+  const http = await gitHubClient(
+    options,
+    new AbortController().signal,
+    { debug: (m) => ui.debug(m), retrying: (m) => ui.warn(m) },
+    env,
+  );
   try {
     const release = await fetchRelease(http, options.apiUrl, options.repo, null, releaseCachePath(options));
     return { tag: release.tag_name, release };

@@ -35,7 +35,7 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
   observer.hostDetected(describeHost(deps.probes));
   const target = resolveTarget(deps.probes);
   observer.targetResolved(target.platform);
-  const http = options.archive ? null : await gitHubClient(options, signal, observer.debug, deps.env);
+  const http = options.archive ? null : await gitHubClient(options, signal, observer, deps.env);
   try {
     const source = await resolveSource(options, target, http, observer, deps.release);
     // Checked after resolution so that install_failed still carries the release tag.

@@ -30,6 +30,8 @@ export interface InstallObserver extends ReleaseObserver {
   unpacking(assetName: string): void;
   /** The new files passed their smoke test and are kept: from here the install completes. */
   committed(): void;
+  /** A request failed in a way that may heal, and is being tried again. */
+  retrying(message: string): void;
   debug(message: string): void;
 }
 

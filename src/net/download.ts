@@ -4,7 +4,15 @@ import { createHash, type Hash } from "node:crypto";
 import { open } from "node:fs/promises";
 import { SEGMENT_BYTES, SEGMENTED_MIN_BYTES } from "../contract.js";
 import { InstallError, toInstallError } from "../errors.js";
-import { type HttpClient, HttpStatusError, openUrl, withRetries } from "./http.js";
+import {
+  type HttpClient,
+  HttpStatusError,
+  openUrl,
+  startsLikeWebPage,
+  webPageAnswer,
+  webPageError,
+  withRetries,
+} from "./http.js";
 
 export interface DownloadResult {
   sha256: string;
@@ -155,6 +163,11 @@ async function downloadSegments(
         range: `bytes=${start + have}-${end}`,
       };
       const response = await openUrl(client, target, headers, { signal });
+      const page = webPageAnswer(`Download of ${name}`, response, "the release archive");
+      if (page) {
+        await response.body.dump();
+        throw page;
+      }
       if (response.statusCode === 403 && target !== url) {
         // A signed URL that expired: the next attempt gets a fresh one.
         await response.body.dump();
@@ -188,6 +201,9 @@ async function downloadSegments(
         throw new RangeDeclined();
       }
       for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        if (start + have === 0 && startsLikeWebPage(chunk)) {
+          throw webPageError(`Download of ${name}`, response.url, "the release archive", response.statusCode);
+        }
         if (start + have + chunk.length > end + 1) throw new RangeDeclined();
         if (Date.now() > deadline) {
           throw tooSlow(name, deadlineMs);
@@ -278,6 +294,11 @@ async function downloadStream(
       const headers: Record<string, string> = { accept: "application/octet-stream" };
       if (written > 0) headers.range = `bytes=${written}-`;
       const response = await openUrl(client, url, headers);
+      const page = webPageAnswer(`Download of ${name}`, response, "the release archive");
+      if (page) {
+        await response.body.dump();
+        throw page;
+      }
       const resumed =
         written > 0 && response.statusCode === 206 && contentRangeStart(response.headers) === written;
       if (response.statusCode !== 200 && !resumed) {
@@ -294,6 +315,9 @@ async function downloadStream(
       const length = Number(response.headers["content-length"]);
       if (total === undefined && Number.isFinite(length)) total = written + length;
       for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        if (written === 0 && startsLikeWebPage(chunk)) {
+          throw webPageError(`Download of ${name}`, response.url, "the release archive", response.statusCode);
+        }
         // Neither is worth a retry: a server that sends too much or too slowly will again.
         if (written + chunk.length > limit) {
           throw new InstallError(

@@ -4,6 +4,7 @@ import type { Dispatcher } from "undici";
 import { InstallError, isAbortError } from "../errors.js";
 import { sleep } from "../sleep.js";
 import { VERSION } from "../version.js";
+import { trustedContext } from "./trust.js";
 import { checkUrlAllowed, proxyForUrl } from "./url-policy.js";
 
 export interface HttpSettings {
@@ -12,11 +13,15 @@ export interface HttpSettings {
   token?: string;
   /** Bounds connecting, waiting for headers, and any stall between body chunks. */
   timeoutMs: number;
+  /** Certificate authorities to trust besides Node's and the system's (--cacert). */
+  caFile?: string;
   signal: AbortSignal;
   /** Writes diagnostics for --verbose; never receives the token. */
   debug: (message: string) => void;
   /** The proxy environment (HTTPS_PROXY and friends), to say when a failure was the proxy's. */
   env: NodeJS.ProcessEnv;
+  /** Says on screen that a request failed and is being tried again. */
+  retrying: (message: string) => void;
 }
 
 export interface HttpClient {
@@ -48,8 +53,12 @@ export class HttpStatusError extends Error {
 export async function createHttpClient(settings: HttpSettings): Promise<HttpClient> {
   // Loaded lazily so that --help and --dry-run of usage errors do not pay for undici.
   const { EnvHttpProxyAgent } = await import("undici");
+  // The same trust for a direct connection, one tunnelled through a proxy, and one to the proxy.
+  const tls = { secureContext: trustedContext(settings.env, settings.caFile) };
   const dispatcher = new EnvHttpProxyAgent({
-    connect: { timeout: settings.timeoutMs },
+    connect: { timeout: settings.timeoutMs, ...tls },
+    requestTls: tls,
+    proxyTls: tls,
     headersTimeout: settings.timeoutMs,
     bodyTimeout: settings.timeoutMs,
   });
@@ -77,6 +86,10 @@ export async function openUrl(
       headers,
       dispatcher,
       signal: options.signal ?? settings.signal,
+    }).catch((error: unknown) => {
+      // The host that failed may be a redirect's, not the one asked for: errors name it.
+      if (error !== null && typeof error === "object") failedAt.set(error, url);
+      throw error;
     });
     const location = response.headers.location;
     const redirect = response.statusCode >= 300 && response.statusCode < 400 && typeof location === "string";
@@ -102,22 +115,180 @@ export async function openUrl(
   );
 }
 
-function isTransient(error: unknown): boolean {
-  if (error instanceof HttpStatusError) return error.statusCode >= 500 || error.statusCode === 408;
-  // undici reports a proxy's refusal (407 and the like) as an abort; retrying cannot help.
-  if (error instanceof InstallError || isAbortError(error)) return false;
-  return true;
+/** Where each failed request was going (the hop of a redirect chain that failed). */
+const failedAt = new WeakMap<object, URL>();
+
+function errorCode(error: unknown): string | undefined {
+  const err = error as (Error & { code?: string; cause?: { code?: string } }) | undefined;
+  return err?.code ?? err?.cause?.code;
 }
 
-function proxyRefusal(error: unknown, proxy: URL | null): InstallError | null {
+/** TLS verification failures: no retry makes a certificate trusted. */
+const CERTIFICATE_ERRORS = new Set([
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "CERT_UNTRUSTED",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "CERT_SIGNATURE_FAILURE",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+/** No answer from any resolver, or no route at all: this machine looks offline. */
+const OFFLINE_ERRORS = new Set(["EAI_AGAIN", "ENETUNREACH", "EHOSTUNREACH", "EADDRNOTAVAIL", "ENETDOWN"]);
+
+const NETWORK_HINT =
+  "Check your network connection and proxy settings (HTTPS_PROXY, NO_PROXY), then run the installer again.";
+const OFFLINE_HINT =
+  "Connect to a network and run the installer again, or install from a downloaded release with --archive <file>.";
+
+/** What went wrong with one request, said so that the user knows which host and what to do. */
+interface Failure {
+  /** Whether another attempt may succeed (a refused or reset connection, a stall, a 5xx). */
+  transient: boolean;
+  /** Short, for the retry line: "connection refused by api.github.com". */
+  summary: string;
+  /** The error to report when this is the last word. */
+  error: () => Promise<unknown>;
+}
+
+function describeFailure(what: string, error: unknown, client: HttpClient, asked: URL): Failure {
+  const url = (error !== null && typeof error === "object" && failedAt.get(error)) || asked;
+  const host = url.host;
+  const proxy = proxyForUrl(url, client.settings.env);
+  const via = proxy ? ` (through the proxy ${proxy.host})` : "";
+  const fail = (message: string, hint: string) =>
+    new InstallError("network", message, hint, { cause: error });
+  if (error instanceof HttpStatusError) {
+    const transient = error.statusCode >= 500 || error.statusCode === 408;
+    return { transient, summary: `HTTP ${error.statusCode} from ${host}`, error: async () => error };
+  }
+  // Ours, or an interruption: the caller explains it.
+  if (error instanceof InstallError || isAbortError(error)) {
+    const refused = proxyRefusal(error, proxy, host);
+    return { transient: false, summary: String(error), error: async () => refused ?? error };
+  }
+  const code = errorCode(error) ?? "";
+  if (CERTIFICATE_ERRORS.has(code)) {
+    return {
+      transient: false,
+      summary: `untrusted certificate from ${host}`,
+      error: async () => {
+        const issuer = await certificateIssuer(url, proxy, client.settings.timeoutMs);
+        return fail(
+          `${what} failed: the TLS certificate of ${host}${via} is not trusted (${certificateProblem(code)})${issuer ? `; it was issued by "${issuer}"` : ""}.`,
+          "If your network inspects TLS (a company proxy), add its root certificate to the system's certificate store or pass it with --cacert <file>; on a hotel or guest network, log in through a browser first.",
+        );
+      },
+    };
+  }
+  if (code === "ENOTFOUND") {
+    return {
+      transient: false,
+      summary: `${url.hostname} not found`,
+      error: async () =>
+        fail(
+          `${what} failed: the host name ${url.hostname} was not found (DNS)${via}.`,
+          proxy
+            ? "Check the host name and your proxy settings (HTTPS_PROXY, NO_PROXY)."
+            : `Check the host name (--github-api, RUNMAT_GITHUB_API_URL) and your DNS; offline, install from a downloaded release with --archive <file>.`,
+        ),
+    };
+  }
+  if (OFFLINE_ERRORS.has(code)) {
+    return {
+      transient: false,
+      summary: `${host} unreachable`,
+      error: async () =>
+        fail(
+          `${what} failed: ${url.hostname} cannot be reached (${code === "EAI_AGAIN" ? "no DNS server answered" : "no route to it"}); this machine looks offline.`,
+          OFFLINE_HINT,
+        ),
+    };
+  }
+  const summary = transientSummary(code, host, proxy, error);
+  return {
+    transient: true,
+    summary,
+    error: async () => fail(`${what} failed: ${summary}${via}.`, NETWORK_HINT),
+  };
+}
+
+function certificateProblem(code: string): string {
+  switch (code) {
+    case "CERT_HAS_EXPIRED":
+      return "it has expired";
+    case "CERT_NOT_YET_VALID":
+      return "it is not valid yet";
+    case "ERR_TLS_CERT_ALTNAME_INVALID":
+      return "it is for another host name";
+    case "DEPTH_ZERO_SELF_SIGNED_CERT":
+      return "it is self-signed";
+    default:
+      return "no trusted certificate authority signed it";
+  }
+}
+
+function transientSummary(code: string, host: string, proxy: URL | null, error: unknown): string {
+  switch (code) {
+    case "ECONNREFUSED":
+      return proxy ? `the proxy ${proxy.host} refused the connection` : `${host} refused the connection`;
+    case "ECONNRESET":
+    case "UND_ERR_SOCKET":
+      return `the connection to ${host} was reset`;
+    case "UND_ERR_CONNECT_TIMEOUT":
+      return `connecting to ${host} timed out`;
+    case "UND_ERR_HEADERS_TIMEOUT":
+    case "UND_ERR_BODY_TIMEOUT":
+      return `${host} stopped answering (timed out)`;
+    default:
+      return `${(error as Error | undefined)?.message ?? String(error)} (${host})`;
+  }
+}
+
+/**
+ * The issuer of the certificate a host presents, for an error message: one look with
+ * verification off, through the same proxy, sending nothing and closing at once.
+ */
+async function certificateIssuer(url: URL, proxy: URL | null, timeoutMs: number): Promise<string | null> {
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  const port = Number(url.port || 443);
+  const { connect } = await import("node:tls");
+  const { tunnelThrough } = await import("./tunnel.js");
+  const look = async (): Promise<string | null> => {
+    const socket = proxy ? await tunnelThrough(proxy, host, port) : undefined;
+    return new Promise((resolve) => {
+      const tls = connect({ host, port, socket, servername: host, rejectUnauthorized: false }, () => {
+        const chain = tls.getPeerCertificate(true);
+        tls.destroy();
+        let top = chain;
+        // The root of the chain as presented: the name a user's IT department would recognise.
+        while (top?.issuerCertificate && top.issuerCertificate !== top) top = top.issuerCertificate;
+        const name = top?.issuer?.CN ?? top?.issuer?.O;
+        resolve(typeof name === "string" ? name.replace(/[\x00-\x1f\x7f]/g, "?").slice(0, 100) : null);
+      });
+      tls.on("error", () => resolve(null));
+    });
+  };
+  const giveUp = new Promise<null>((resolve) =>
+    setTimeout(resolve, Math.min(timeoutMs, 5_000), null).unref(),
+  );
+  return Promise.race([look().catch(() => null), giveUp]);
+}
+
+function proxyRefusal(error: unknown, proxy: URL | null, host: string): InstallError | null {
   const match = /Proxy response \((\d+)\)/.exec((error as Error | undefined)?.message ?? "");
   if (!match) return null;
   const status = match[1];
+  const name = proxy ? ` ${proxy.host}` : "";
   if (status !== "401" && status !== "407") {
     return new InstallError(
       "network",
-      `The proxy refused the connection (HTTP ${status}).`,
-      "Check HTTPS_PROXY / HTTP_PROXY, or add the host to NO_PROXY.",
+      `The proxy${name} refused to connect to ${host} (HTTP ${status}).`,
+      `Your network blocks ${host}: ask your IT department to allow it, add it to NO_PROXY if it is reachable directly, or install from a downloaded release with --archive <file>.`,
       { cause: error },
     );
   }
@@ -131,93 +302,84 @@ function proxyRefusal(error: unknown, proxy: URL | null): InstallError | null {
   }
   return new InstallError(
     "network",
-    `The proxy${proxy ? ` ${proxy.host}` : ""} refused the connection (HTTP ${status}: authentication required).`,
+    `The proxy${name} refused the connection (HTTP ${status}: authentication required).`,
     "Put credentials in the proxy URL, e.g. HTTPS_PROXY=http://user:password@proxy:8080 (URL-encode special characters).",
     { cause: error },
   );
 }
 
-/** Runs `attempt` until it succeeds, a permanent error occurs, or MAX_ATTEMPTS are spent. */
+/**
+ * Runs `attempt` until it succeeds, a failure that retrying cannot heal occurs, or MAX_ATTEMPTS
+ * are spent; each retry is said on screen as it happens.
+ */
 export async function withRetries<T>(
   client: HttpClient,
   what: string,
   url: URL,
   attempt: (attemptNumber: number) => Promise<T>,
 ): Promise<T> {
-  const proxy = proxyForUrl(url, client.settings.env);
-  let lastError: unknown;
+  let last: Failure | null = null;
   for (let n = 0; n < MAX_ATTEMPTS; n++) {
     try {
       return await attempt(n);
     } catch (error) {
       if (client.settings.signal.aborted) throw client.settings.signal.reason ?? error;
-      if (!isTransient(error)) throw proxyRefusal(error, proxy) ?? permanent(what, error);
-      lastError = error;
+      last = describeFailure(what, error, client, url);
+      if (!last.transient) throw await last.error();
       if (n < RETRY_DELAYS_MS.length) {
-        client.settings.debug(`${what}: ${describeNetworkError(error)}; retrying`);
+        client.settings.retrying(`${what}: ${last.summary}; trying again (${n + 2} of ${MAX_ATTEMPTS})`);
         await sleep(RETRY_DELAYS_MS[n], client.settings.signal);
       }
     }
   }
+  const lastError = await last!.error();
   if (lastError instanceof HttpStatusError) {
     throw new InstallError(
       "network",
-      `${what} failed: the server answered HTTP ${lastError.statusCode} ${MAX_ATTEMPTS} times.`,
+      `${what} failed: ${lastError.url.host} answered HTTP ${lastError.statusCode} ${MAX_ATTEMPTS} times.`,
       "The server is having trouble; try again in a few minutes.",
       { cause: lastError },
     );
   }
-  if (proxy && errorCode(lastError) === "ECONNREFUSED") {
+  if (lastError instanceof InstallError) {
     throw new InstallError(
-      "network",
-      `${what} failed: the proxy ${proxy.host} refused the connection (${MAX_ATTEMPTS} attempts).`,
-      "Check that the proxy in HTTPS_PROXY / HTTP_PROXY is running at that address, or add the host to NO_PROXY.",
-      { cause: lastError },
+      lastError.kind,
+      `${lastError.message.replace(/\.$/, "")} (${MAX_ATTEMPTS} attempts).`,
+      lastError.hint,
+      {
+        cause: lastError.cause,
+      },
     );
   }
-  throw new InstallError(
-    "network",
-    `${what} failed after ${MAX_ATTEMPTS} attempts: ${describeNetworkError(lastError)}.`,
-    "Check your network connection and proxy settings (HTTPS_PROXY, NO_PROXY), then run the installer again.",
-    { cause: lastError },
-  );
+  throw lastError;
 }
 
-/** An error that retrying cannot fix: InstallErrors and statuses pass through for the caller to explain. */
-function permanent(what: string, error: unknown): unknown {
-  if (error instanceof InstallError || error instanceof HttpStatusError) return error;
+/** Statuses at which a web page is the network's answer (a portal's login, a proxy's block page). */
+const NETWORK_PAGE_STATUSES = new Set([401, 403, 407]);
+
+/**
+ * A web page where a document or an archive was expected: a captive portal's login, a proxy's
+ * block page. Said as such, and never retried, instead of blaming the token or the transfer.
+ */
+export function webPageAnswer(what: string, response: OpenResponse, expected: string): InstallError | null {
+  const type = String(response.headers["content-type"] ?? "");
+  const status = response.statusCode;
+  const page = /^\s*(text\/html|application\/xhtml)/i.test(type);
+  if (!page || !(status < 300 || NETWORK_PAGE_STATUSES.has(status))) return null;
+  return webPageError(what, response.url, expected, status);
+}
+
+/** The same, when the body's first bytes are a page although its type did not say so. */
+export function startsLikeWebPage(chunk: Buffer): boolean {
+  return /^\s*<(!doctype|html|head|body|\?xml)/i.test(chunk.subarray(0, 64).toString("latin1"));
+}
+
+export function webPageError(what: string, url: URL, expected: string, status: number): InstallError {
   return new InstallError(
     "network",
-    `${what} failed: ${describeNetworkError(error)}.`,
-    "Check your network connection and proxy settings (HTTPS_PROXY, NO_PROXY), then run the installer again.",
-    { cause: error },
+    `${what}: ${url.host} answered with a web page (HTTP ${status}) instead of ${expected}; a proxy, firewall or captive portal is answering for it.`,
+    `Open https://${url.host}/ in a browser: log in to the network, or ask your IT department to allow ${url.host}; then run the installer again.`,
   );
-}
-
-function errorCode(error: unknown): string | undefined {
-  const err = error as (Error & { code?: string; cause?: { code?: string } }) | undefined;
-  return err?.code ?? err?.cause?.code;
-}
-
-function describeNetworkError(error: unknown): string {
-  const err = error as Error | undefined;
-  switch (errorCode(error)) {
-    case "ECONNREFUSED":
-      return "connection refused";
-    case "ENOTFOUND":
-    case "EAI_AGAIN":
-      return "host name not found (DNS)";
-    case "ECONNRESET":
-    case "UND_ERR_SOCKET":
-      return "connection reset";
-    case "UND_ERR_CONNECT_TIMEOUT":
-      return "connect timed out";
-    case "UND_ERR_HEADERS_TIMEOUT":
-    case "UND_ERR_BODY_TIMEOUT":
-      return "server stalled (timed out)";
-    default:
-      return err?.message ?? String(error);
-  }
 }
 
 export interface Document {
@@ -233,6 +395,11 @@ export interface Document {
 /** No JSON or checksum list the installer reads is anywhere near this; a server's flood stops here. */
 const MAX_DOCUMENT_BYTES = 64 * 1024 ** 2;
 
+/** What a request's Accept header asks for, in words. */
+function expectedOf(headers: Record<string, string>): string {
+  return /json/.test(headers.accept ?? "") ? "GitHub's JSON answer" : "the file";
+}
+
 export async function fetchDocument(
   client: HttpClient,
   url: URL,
@@ -243,6 +410,13 @@ export async function fetchDocument(
   return withRetries(client, what, url, async () => {
     const response = await openUrl(client, url, headers);
     const ok = response.statusCode >= 200 && response.statusCode < 300;
+    const page = accepted.includes(response.statusCode)
+      ? null
+      : webPageAnswer(what, response, expectedOf(headers));
+    if (page) {
+      await response.body.dump();
+      throw page;
+    }
     if (!ok && !accepted.includes(response.statusCode)) {
       await response.body.dump();
       throw new HttpStatusError(response.statusCode, response.url, response.headers);

@@ -7,6 +7,7 @@ import {
   createHttpClient,
   fetchDocument,
   type HttpClient,
+  type HttpSettings,
   HttpStatusError,
   openUrl,
   withRetries,
@@ -19,15 +20,17 @@ import { type Tag, toTag } from "./versions.js";
 export function gitHubClient(
   options: ReleaseOptions,
   signal: AbortSignal,
-  debug: (message: string) => void,
+  log: Pick<HttpSettings, "debug" | "retrying">,
   env: NodeJS.ProcessEnv,
 ): Promise<HttpClient> {
   return createHttpClient({
     apiOrigin: new URL(options.apiUrl).origin,
     token: options.token,
     timeoutMs: options.timeoutMs,
+    caFile: options.caFile,
     signal,
-    debug,
+    debug: log.debug,
+    retrying: log.retrying,
     env,
   });
 }

@@ -8,7 +8,7 @@ import { dirname } from "node:path";
 import type { Payload, TelemetryEvent } from "../contract.js";
 import { checkUrlAllowed } from "../net/url-policy.js";
 import { VERSION } from "../version.js";
-import { TelemetryConnection } from "./connection.js";
+import { type TelemetryAnswer, TelemetryConnection } from "./connection.js";
 import { loadOrCreateId } from "./id.js";
 import { buildPayload, type InstallFacts } from "./payload.js";
 import { noticeWasShown, recordNoticeShown } from "./settings.js";
@@ -17,6 +17,8 @@ import { noticeWasShown, recordNoticeShown } from "./settings.js";
 const FLUSH_BUDGET_MS = 900;
 /** Of that, how long to wait for the endpoint's answers after delivery: politeness, not delivery. */
 const ANSWER_GRACE_MS = 150;
+/** A moved endpoint (307, 308) is followed this many times at most. */
+const MAX_REDIRECTS = 3;
 
 export const TELEMETRY_NOTICE =
   "runmat-install sends 3 anonymous install events (os, arch, platform, release, method, random id). " +
@@ -34,12 +36,21 @@ export interface TelemetryOptions {
   print: (text: string) => void;
   /** The proxy environment. */
   env: NodeJS.ProcessEnv;
+  /** Certificate authorities to trust besides Node's and the system's (--cacert). */
+  caFile?: string;
+  /** Writes diagnostics for --verbose. */
+  verbose: (message: string) => void;
 }
 
 export class Telemetry {
   private readonly sends = new Map<TelemetryEvent, Promise<void>>();
   private outcome: Promise<void> | null = null;
+  /** Where the next event goes: the endpoint, or where it has moved to (307, 308). */
   private connection: TelemetryConnection | null = null;
+  /** Every connection opened, by URL, so a move is followed over one connection and all are closed. */
+  private readonly connections = new Map<string, TelemetryConnection>();
+  /** Events being sent again where their endpoint moved. */
+  private readonly redirecting = new Set<Promise<void>>();
   private cid: Promise<string> | null = null;
   private notice: Promise<void> | null = null;
   readonly facts: InstallFacts;
@@ -53,7 +64,7 @@ export class Telemetry {
     if (!this.options.enabled || this.options.debug || this.connection) return;
     try {
       const url = checkUrlAllowed(this.options.endpoint, "RUNMAT_TELEMETRY_ENDPOINT");
-      this.connection = new TelemetryConnection(url, this.options.env, `runmat-install/${VERSION}`);
+      this.connection = this.connectionTo(url);
     } catch {
       // an endpoint that is not allowed is never contacted
     }
@@ -85,8 +96,65 @@ export class Telemetry {
     );
     if (this.connection) {
       await untilDeadline(this.connection.answered(), Math.min(deadline, Date.now() + ANSWER_GRACE_MS));
-      this.connection.close();
     }
+    // An endpoint that moved gets the events at its new address, within the same budget.
+    while (this.redirecting.size > 0 && Date.now() < deadline) {
+      await untilDeadline(
+        Promise.all(this.redirecting).then(() => {}),
+        deadline,
+      );
+    }
+    for (const connection of this.connections.values()) connection.close();
+  }
+
+  private connectionTo(url: URL): TelemetryConnection {
+    let connection = this.connections.get(url.href);
+    if (!connection) {
+      connection = new TelemetryConnection(
+        url,
+        this.options.env,
+        `runmat-install/${VERSION}`,
+        this.options.caFile,
+      );
+      this.connections.set(url.href, connection);
+    }
+    return connection;
+  }
+
+  /** Writes one event; its answer, when it comes, may say the endpoint moved. */
+  private async post(body: string, connection: TelemetryConnection, hops: number): Promise<void> {
+    const { answer } = await connection.send(body);
+    const followed = answer.then((moved) => this.follow(moved, body, connection, hops)).catch(() => {});
+    // An event sent again waits for its own answer too: the new address may have moved as well.
+    if (hops > 0) await followed;
+  }
+
+  /**
+   * 307 and 308 keep the POST and its body, so the event is sent again there, over a connection
+   * opened now, and the rest of the run's events go straight to it. 301, 302 and 303 would turn
+   * a POST into a GET: not followed.
+   */
+  private follow(answer: TelemetryAnswer | null, body: string, from: TelemetryConnection, hops: number) {
+    if (!answer || answer.status < 300 || answer.status >= 400) return;
+    if (answer.status !== 307 && answer.status !== 308) {
+      this.options.verbose(
+        `telemetry: ${from.url.host} answered ${answer.status}; only 307 and 308 keep a POST`,
+      );
+      return;
+    }
+    if (!answer.location || hops >= MAX_REDIRECTS) return;
+    let next: URL;
+    try {
+      next = checkUrlAllowed(new URL(answer.location, from.url), "the telemetry endpoint's redirect");
+    } catch {
+      return;
+    }
+    if (from.url.protocol === "https:" && next.protocol !== "https:") return;
+    this.options.verbose(`telemetry: ${from.url.host} moved to ${next.origin} (${answer.status})`);
+    this.connection = this.connectionTo(next);
+    const again = this.post(body, this.connection, hops + 1).catch(() => {});
+    this.redirecting.add(again);
+    void again.finally(() => this.redirecting.delete(again));
   }
 
   /** Never rejects: telemetry never fails an install. */
@@ -101,7 +169,7 @@ export class Telemetry {
         return;
       }
       this.connect();
-      await this.connection?.send(JSON.stringify(payload));
+      if (this.connection) await this.post(JSON.stringify(payload), this.connection, 0);
     } catch {
       // an endpoint that hangs, refuses or fails changes nothing
     }

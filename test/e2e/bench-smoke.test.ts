@@ -19,6 +19,7 @@ it("npm run bench -- --smoke produces every figure", async () => {
     ".zip",
     "peak RSS",
     "telemetry cost, endpoint hanging",
+    "endpoint that moved",
     "cold start",
     "install.sh",
     "relay",
