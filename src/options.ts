@@ -22,12 +22,15 @@ export interface ReleaseOptions extends CommonOptions {
   timeoutMs: number;
   /** A PEM file of certificate authorities to trust besides Node's and the system's (--cacert). */
   caFile?: string;
+  /** How long `runmat --version` may take (RUNMAT_SMOKE_TIMEOUT): after an install, and in status. */
+  smokeTimeoutMs: number;
 }
 
 /** What `update` needs on top of the lookup; the directory and PATH choice come from the receipt. */
 export interface UpdateOptions extends ReleaseOptions {
   requireChecksum: boolean;
-  smokeTimeoutMs: number;
+  /** Place the binary without the library check or the smoke test (--skip-smoke-test). */
+  skipSmokeTest: boolean;
   /** Connections for a large download (1: one stream). */
   connections: number;
 }

@@ -163,6 +163,7 @@ interface RawOptions {
   repo?: string;
   githubApi?: string;
   requireChecksum?: boolean;
+  skipSmokeTest?: boolean;
   connections?: string;
   force?: boolean;
   dryRun?: boolean;
@@ -209,6 +210,10 @@ function addReleaseOptions(command: Command): Command {
 function addUpdateOptions(command: Command): Command {
   return addReleaseOptions(command)
     .option("--require-checksum", "fail when the release publishes no SHA-256 for the asset")
+    .option(
+      "--skip-smoke-test",
+      "place RunMat even if it cannot start yet (system libraries you will add): no library check or smoke test",
+    )
     .option(
       "--connections <n>",
       `connections for a download of ${SEGMENTED_MIN_BYTES / 1024 ** 2} MiB or more, when the server allows (default: ${DEFAULT_CONNECTIONS}; 1: one stream)`,
@@ -276,6 +281,7 @@ function releaseOptions(raw: RawOptions, context: CliContext): ReleaseOptions {
     token: env.GITHUB_TOKEN || env.GH_TOKEN || undefined,
     timeoutMs: seconds(raw.timeout ?? env.RUNMAT_HTTP_TIMEOUT, 30, "--timeout"),
     caFile: caFile ? readableCaFile(resolve(expandHome(caFile, common.home))) : undefined,
+    smokeTimeoutMs: seconds(env.RUNMAT_SMOKE_TIMEOUT, 20, "RUNMAT_SMOKE_TIMEOUT"),
   };
 }
 
@@ -283,7 +289,7 @@ function updateOptions(raw: RawOptions, context: CliContext): UpdateOptions {
   return {
     ...releaseOptions(raw, context),
     requireChecksum: Boolean(raw.requireChecksum),
-    smokeTimeoutMs: seconds(context.env.RUNMAT_SMOKE_TIMEOUT, 20, "RUNMAT_SMOKE_TIMEOUT"),
+    skipSmokeTest: Boolean(raw.skipSmokeTest),
     connections: connectionCount(raw.connections ?? context.env.RUNMAT_CONNECTIONS),
   };
 }

@@ -6,9 +6,11 @@ import { basename, join, relative, resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
 import { isSharedLibrary } from "../archive/policy.js";
 import { EXIT_UPDATE_AVAILABLE } from "../contract.js";
-import { InstallError } from "../errors.js";
+import { InstallError, toInstallError } from "../errors.js";
 import { readRegularFile } from "../fs-atomic.js";
+import { checkSystemLibraries } from "../install/library-check.js";
 import { type Receipt, readReceipt, receiptPath } from "../install/receipt.js";
+import { smokeTest } from "../install/smoke.js";
 import type { CommonOptions, ReleaseOptions, UpdateOptions } from "../options.js";
 import type { PathEdit } from "../paths/plan.js";
 import { findOnPath, isOwnedFile, isOwnedLine, removeLine } from "../paths/plan.js";
@@ -21,7 +23,7 @@ import {
   RateLimitedError,
   releasePagesBase,
 } from "../release/github.js";
-import { compareVersions, type Tag } from "../release/versions.js";
+import { compareVersions, type Tag, versionOfTag } from "../release/versions.js";
 import { idPath } from "../telemetry/id.js";
 import { resolveConsent, settingsPath } from "../telemetry/settings.js";
 import { runInstall } from "./install-command.js";
@@ -92,6 +94,47 @@ async function editIsInPlace(edit: PathEdit): Promise<boolean> {
   return (content ?? "").split(/\r?\n/).includes(edit.line);
 }
 
+/**
+ * Whether the installed RunMat starts now (`runmat --version`, bounded by the smoke timeout),
+ * and when it does not, the same diagnosis as at install time: on Linux the loader's word on
+ * missing libraries and glibc, with the command that installs them.
+ */
+async function startsNow(
+  binary: string,
+  receipt: Receipt,
+  options: ReleaseOptions,
+): Promise<{ starts: boolean; problem?: string; fix?: string }> {
+  if (!existsSync(binary)) {
+    return { starts: false, problem: `${binary} is missing`, fix: "reinstall with runmat-install --force" };
+  }
+  const signal = new AbortController().signal;
+  const expected = receipt.tag ? versionOfTag(receipt.tag) : null;
+  try {
+    await smokeTest(binary, expected, options.smokeTimeoutMs, signal);
+    return { starts: true };
+  } catch (error) {
+    const failure = toInstallError(error);
+    if (process.platform === "linux") {
+      const missing = await checkSystemLibraries(
+        binary,
+        receipt.tag,
+        options.smokeTimeoutMs,
+        signal,
+        "",
+      ).then(
+        () => null,
+        (diagnosis: unknown) => toInstallError(diagnosis),
+      );
+      if (missing) return { starts: false, problem: missing.message, fix: missing.hint.replace(/ \.$/, ".") };
+    }
+    return {
+      starts: false,
+      problem: failure.message,
+      fix: "run `runmat --version` to see its own error, or reinstall with runmat-install --force",
+    };
+  }
+}
+
 /** Newer than what is installed; an install whose tag is unknown is always older. */
 function isNewer(latest: Tag, installed: Tag | null): boolean {
   return installed === null || compareVersions(latest, installed) > 0;
@@ -117,6 +160,7 @@ export async function runStatus(
     ? await Promise.all(receipt.pathEdits.map(async (edit) => ({ edit, inPlace: await editIsInPlace(edit) })))
     : [];
   const consent = await resolveConsent(env, options);
+  const start = receipt && binary ? await startsNow(binary, receipt, options) : null;
   const status = {
     installed: receipt !== null,
     version: receipt ? (receipt.tag ?? "unknown") : null,
@@ -125,6 +169,9 @@ export async function runStatus(
     shadowedBy: onPath && binary && resolve(onPath) !== resolve(binary) ? onPath : null,
     latest,
     updateAvailable: Boolean(receipt && latest && isNewer(latest, receipt.tag)),
+    starts: start?.starts ?? null,
+    startProblem: start?.problem ?? null,
+    smokeTestAtInstall: receipt?.smokeTest ?? null,
     pathEdits: edits.map(({ edit, inPlace }) => ({ ...edit, inPlace })),
     telemetry: { enabled: consent.enabled, reason: consent.reason },
     receipt: read.state === "corrupt" ? `corrupt: ${read.reason}` : read.state,
@@ -139,6 +186,10 @@ export async function runStatus(
         status.onPath
           ? "runmat on PATH: yes"
           : `runmat on PATH: ${status.shadowedBy ? `no, shadowed by ${status.shadowedBy}` : "no (open a new shell?)"}`,
+        start?.starts
+          ? "runmat starts: yes"
+          : `runmat starts: no: ${start?.problem}${start?.fix ? `\n  fix: ${start.fix}` : ""}`,
+        ...(receipt.smokeTest === "skipped" ? ["installed with --skip-smoke-test: not checked then"] : []),
       ]
     : [`RunMat is not installed by runmat-install (receipt: ${status.receipt}).`];
   if (!offline)

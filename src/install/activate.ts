@@ -33,12 +33,15 @@ export async function placeAndVerify(
   const placement = await placeFiles(release.directory, release.files, options.dir);
   try {
     const expected = source.tag ? versionOfTag(source.tag) : null;
-    const smoke = await smokeTest(binaryPath, expected, options.smokeTimeoutMs, signal);
+    // --skip-smoke-test: the user adds what RunMat needs later; the receipt says it was not run.
+    const smoke = options.skipSmokeTest
+      ? null
+      : await smokeTest(binaryPath, expected, options.smokeTimeoutMs, signal);
     signal.throwIfAborted();
     // Synchronously after the last check: a signal handled from here on finds the install decided.
     onCommit();
     await placement.commit();
-    return source.tag ?? tagFromOutput(smoke.output);
+    return source.tag ?? (smoke ? tagFromOutput(smoke.output) : null);
   } catch (error) {
     await placement.rollback().catch((rollbackError: NodeJS.ErrnoException) => {
       throw new InstallError(
@@ -90,6 +93,7 @@ export function newReceipt(
     modifyPath,
     createdDirs: [...(made.earlier?.createdDirs ?? []), ...made.createdDirs],
     method: options.method,
+    smokeTest: options.skipSmokeTest ? "skipped" : "passed",
     installedAt: new Date().toISOString(),
   };
 }

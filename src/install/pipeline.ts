@@ -16,6 +16,7 @@ import { gitHubClient } from "../release/github.js";
 import { resolveSource } from "../release/resolve.js";
 import { addToPath, newReceipt, placeAndVerify, removeEmptyDirectories } from "./activate.js";
 import { fetchAndUnpack } from "./fetch-unpack.js";
+import { checkSystemLibraries } from "./library-check.js";
 import { canRecordInHome, checkWritableLocations } from "./preflight.js";
 import { mergePathEdits, type Receipt, readReceipt, writeReceipt } from "./receipt.js";
 import { acquireLock, makeStaging, sweepStaleStaging } from "./swap.js";
@@ -102,6 +103,11 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
     try {
       const unpacked = await fetchAndUnpack(source, staging, http, observer, signal, options.connections);
       const release = await locateRelease(unpacked, target.binaryName);
+      // A library or glibc the binary needs and this machine lacks: said before anything is replaced.
+      if (target.os === "linux" && !options.skipSmokeTest) {
+        const staged = join(release.directory, target.binaryName);
+        await checkSystemLibraries(staged, source.tag, options.smokeTimeoutMs, signal);
+      }
       signal.throwIfAborted();
       const unlock = await acquireLock(options.dir, signal);
       try {

@@ -19,6 +19,8 @@ export interface Receipt {
   /** Directories the install created (outermost first); uninstall removes them when empty. */
   createdDirs: string[];
   method: string;
+  /** Whether the install ran `runmat --version` ("skipped" under --skip-smoke-test). */
+  smokeTest: "passed" | "skipped";
   installedAt: string;
 }
 
@@ -68,6 +70,7 @@ export async function readReceipt(runmatHome: string): Promise<ReceiptRead> {
           ? value.createdDirs.filter((d) => typeof d === "string")
           : [],
         method: value.method ?? "unknown",
+        smokeTest: value.smokeTest === "skipped" ? "skipped" : "passed",
         installedAt: value.installedAt ?? "",
       },
     };

@@ -9,6 +9,29 @@ export interface SmokeResult {
   output: string;
 }
 
+/** Terminal escapes (colour, cursor) that a binary prints even when asked not to. */
+const TERMINAL_ESCAPE = /\u001b\[[0-9;?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)/g;
+
+export function withoutEscapes(text: string): string {
+  return text.replace(TERMINAL_ESCAPE, "");
+}
+
+/** Windows' NTSTATUS exit codes that mean the binary never started, in words and with the fix. */
+const WINDOWS_START_FAILURES: Record<number, [string, string]> = {
+  3221225781: [
+    "a DLL it needs was not found",
+    "Install the Microsoft Visual C++ Redistributable (x64), and keep the DLLs from the release's .zip beside runmat.exe.",
+  ],
+  3221225595: [
+    "a DLL it loads is for another architecture (0xC000007B)",
+    "Remove other copies of RunMat's DLLs from PATH, and install the Microsoft Visual C++ Redistributable (x64).",
+  ],
+  3221225785: [
+    "a DLL it needs lacks a function it uses (an older DLL earlier on PATH?)",
+    "Remove older copies of the DLL from PATH, or install the Microsoft Visual C++ Redistributable (x64).",
+  ],
+};
+
 export function smokeTest(
   binary: string,
   expectedVersion: string | null,
@@ -19,12 +42,20 @@ export function smokeTest(
     execFile(
       binary,
       ["--version"],
-      // Ctrl-C kills a binary that hangs instead of waiting out the timeout.
-      { timeout: timeoutMs, killSignal: "SIGKILL", windowsHide: true, encoding: "utf8", signal },
+      // Ctrl-C kills a binary that hangs instead of waiting out the timeout. NO_COLOR keeps
+      // its version line plain; escapes it prints anyway are removed before matching.
+      {
+        timeout: timeoutMs,
+        killSignal: "SIGKILL",
+        windowsHide: true,
+        encoding: "utf8",
+        signal,
+        env: { ...process.env, NO_COLOR: "1" },
+      },
       (error, stdout, stderr) => {
-        const output = `${stdout}`.trim() || `${stderr}`.trim();
+        const output = withoutEscapes(`${stdout}`).trim() || withoutEscapes(`${stderr}`).trim();
         if (signal.aborted) return reject(signal.reason);
-        if (error) return reject(explainStartFailure(binary, error, timeoutMs));
+        if (error) return reject(explainStartFailure(binary, error, timeoutMs, withoutEscapes(`${stderr}`)));
         if (expectedVersion && !printsVersion(output, expectedVersion)) {
           return reject(
             new InstallError(
@@ -40,18 +71,49 @@ export function smokeTest(
   });
 }
 
+/** The first lines of what the binary said on stderr, for the error line (escaped when printed). */
+function firstWords(stderr: string): string {
+  const lines = stderr
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .slice(0, 3);
+  const text = lines.join(" / ");
+  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
+}
+
 function explainStartFailure(
   binary: string,
-  error: Error & { code?: unknown; killed?: boolean },
+  error: Error & { code?: unknown; killed?: boolean; signal?: NodeJS.Signals | null },
   timeoutMs: number,
+  stderr: string,
 ) {
   const prefix = `The installed ${binary} failed its smoke test`;
   const keep = "The previous install (if any) was restored.";
+  const said = firstWords(stderr);
+  const saying = said ? `: "${said}"` : "";
+  const report = `${keep} Report it to the RunMat maintainers (https://github.com/runmat-org/runmat/issues) with this message.`;
+  // Killed by our timeout (with SIGKILL), as opposed to by a signal of its own making.
   if (error.killed) {
     return new InstallError(
       "verification",
       `${prefix}: \`--version\` did not finish within ${timeoutMs / 1000} s.`,
-      `${keep} Check for antivirus or a stalled filesystem, then run the installer again.`,
+      `${keep} Check for antivirus or a stalled filesystem, then run the installer again; RUNMAT_SMOKE_TIMEOUT allows longer.`,
+    );
+  }
+  if (error.signal) {
+    return new InstallError(
+      "verification",
+      `${prefix}: \`--version\` was killed by ${error.signal}${error.signal === "SIGSEGV" || error.signal === "SIGBUS" ? " (it crashed)" : error.signal === "SIGILL" ? " (an instruction this CPU lacks)" : ""}${saying}.`,
+      report,
+    );
+  }
+  const windows = typeof error.code === "number" ? WINDOWS_START_FAILURES[error.code >>> 0] : undefined;
+  if (windows) {
+    return new InstallError(
+      "verification",
+      `${prefix}: it could not start, ${windows[0]}${saying}.`,
+      `${keep} ${windows[1]}`,
     );
   }
   switch (error.code) {
@@ -60,7 +122,7 @@ function explainStartFailure(
       return new InstallError(
         "verification",
         `${prefix}: it cannot start because its dynamic loader is missing.`,
-        `${keep} This usually means a musl system (Alpine) or a too-old glibc; use a glibc distribution or build from source.`,
+        `${keep} RunMat publishes glibc builds only: use a glibc distribution (not Alpine's musl), or build from source.`,
       );
     case "EACCES":
       return new InstallError(
@@ -78,8 +140,8 @@ function explainStartFailure(
     default:
       return new InstallError(
         "verification",
-        `${prefix}: \`--version\` exited with ${typeof error.code === "number" ? `code ${error.code}` : String(error.code ?? error.message)}.`,
-        `${keep} Run it by hand to see its error, and report it to the RunMat maintainers.`,
+        `${prefix}: \`--version\` exited with ${typeof error.code === "number" ? `code ${error.code}` : String(error.code ?? error.message)}${saying}.`,
+        report,
       );
   }
 }

@@ -151,8 +151,8 @@ interface Failure {
   transient: boolean;
   /** Short, for the retry line: "connection refused by api.github.com". */
   summary: string;
-  /** The error to report when this is the last word. */
-  error: () => Promise<unknown>;
+  /** The error to report when this is the last word, after this many attempts. */
+  error: (attempts: number) => Promise<unknown>;
 }
 
 function describeFailure(what: string, error: unknown, client: HttpClient, asked: URL): Failure {
@@ -210,10 +210,17 @@ function describeFailure(what: string, error: unknown, client: HttpClient, asked
     };
   }
   const summary = transientSummary(code, host, proxy, error);
+  const proxyDown = proxy !== null && code === "ECONNREFUSED";
   return {
     transient: true,
     summary,
-    error: async () => fail(`${what} failed: ${summary}${via}.`, NETWORK_HINT),
+    error: async (attempts) =>
+      fail(
+        `${what} failed${attempts > 1 ? ` after ${attempts} attempts` : ""}: ${summary}${proxyDown ? "" : via}.`,
+        proxyDown
+          ? "Check that the proxy in HTTPS_PROXY / HTTP_PROXY is running at that address, or add the host to NO_PROXY."
+          : NETWORK_HINT,
+      ),
   };
 }
 
@@ -325,30 +332,20 @@ export async function withRetries<T>(
     } catch (error) {
       if (client.settings.signal.aborted) throw client.settings.signal.reason ?? error;
       last = describeFailure(what, error, client, url);
-      if (!last.transient) throw await last.error();
+      if (!last.transient) throw await last.error(n + 1);
       if (n < RETRY_DELAYS_MS.length) {
         client.settings.retrying(`${what}: ${last.summary}; trying again (${n + 2} of ${MAX_ATTEMPTS})`);
         await sleep(RETRY_DELAYS_MS[n], client.settings.signal);
       }
     }
   }
-  const lastError = await last!.error();
+  const lastError = await last!.error(MAX_ATTEMPTS);
   if (lastError instanceof HttpStatusError) {
     throw new InstallError(
       "network",
       `${what} failed: ${lastError.url.host} answered HTTP ${lastError.statusCode} ${MAX_ATTEMPTS} times.`,
       "The server is having trouble; try again in a few minutes.",
       { cause: lastError },
-    );
-  }
-  if (lastError instanceof InstallError) {
-    throw new InstallError(
-      lastError.kind,
-      `${lastError.message.replace(/\.$/, "")} (${MAX_ATTEMPTS} attempts).`,
-      lastError.hint,
-      {
-        cause: lastError.cause,
-      },
     );
   }
   throw lastError;

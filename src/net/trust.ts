@@ -108,13 +108,13 @@ export function trustedContext(env: NodeJS.ProcessEnv, caFile?: string): SecureC
   const key = `${caFile ?? ""}\0${env.SSL_CERT_FILE ?? ""}\0${env.SSL_CERT_DIR ?? ""}`;
   if (cached?.key === key) return cached.context;
   const extra = caFile ? caFileCertificates(caFile) : [];
-  // What Node trusts already: its bundle, and the NODE_EXTRA_CA_CERTS it read at startup.
-  const node = [...tls.rootCertificates, ...pemCertificates(readText(env.NODE_EXTRA_CA_CERTS ?? "") ?? "")];
-  const added = newCertificates(node, [...systemCertificates(env), ...extra]);
+  // NODE_EXTRA_CA_CERTS is added again: a context of our own starts from Node's bundle only.
+  const nodeExtra = env.NODE_EXTRA_CA_CERTS ? pemCertificates(readText(env.NODE_EXTRA_CA_CERTS) ?? "") : [];
+  const added = newCertificates(tls.rootCertificates, [...systemCertificates(env), ...nodeExtra, ...extra]);
   let context: SecureContext | undefined;
   if (added.length > 0) {
-    // A context without `ca` starts from Node's root store (with NODE_EXTRA_CA_CERTS); adding to
-    // it keeps those, where passing `ca` would replace them and parse all of them again.
+    // A context without `ca` starts from Node's bundled roots; adding to it keeps them, where
+    // passing `ca` would replace them and parse all of them again.
     context = tls.createSecureContext();
     const native = (context as SecureContext & { context: { addCACert(pem: string): void } }).context;
     for (const pem of added) native.addCACert(pem);
