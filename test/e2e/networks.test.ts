@@ -133,10 +133,17 @@ describe("errors that name the host", () => {
     withHome(async (home) => {
       const world = await inNamedHosts(
         home,
-        [{ publish: "v0.6.1" }, { run: "npx runmat-install", cwd: project }],
+        [
+          { publish: "v0.6.1" },
+          { run: "npx runmat-install", cwd: project },
+          // curl fetches install.sh and the single binary; the binary then meets the block.
+          { run: ONE_LINER, env: { PATH: noNode } },
+        ],
         { proxy: { refuseHosts: ["api.github.com"] } },
       );
-      assertNamesHost(world.steps[0], "api.github.com", /proxy 127\.0\.0\.1:\d+ refused/, /allow it/);
+      for (const run of world.steps) {
+        assertNamesHost(run, "api.github.com", /proxy 127\.0\.0\.1:\d+ refused/, /allow it/);
+      }
       assert.equal(existsSync(join(home, ".local", "bin", "runmat")), false);
     }));
 
@@ -145,9 +152,12 @@ describe("errors that name the host", () => {
       const world = await inNamedHosts(home, [
         { publish: "v0.6.1" },
         { run: "npx runmat-install --github-api https://api.githb.com", cwd: project },
+        { run: `${ONE_LINER} -s -- --github-api https://api.githb.com`, env: { PATH: noNode } },
       ]);
-      assertNamesHost(world.steps[0], "api.githb.com", /not found|cannot be reached/, /--archive|DNS/);
-      assert.doesNotMatch(world.steps[0].stderr, /trying again/);
+      for (const run of world.steps) {
+        assertNamesHost(run, "api.githb.com", /not found|cannot be reached/, /--archive|DNS/);
+        assert.doesNotMatch(run.stderr, /trying again/);
+      }
     }));
 
   it("a captive portal's login page instead of the archive: said as such, no retries", () =>
@@ -166,11 +176,17 @@ describe("errors that name the host", () => {
     withHome(async (home) => {
       const world = await inNamedHosts(
         home,
-        [{ publish: "v0.6.1" }, { run: "npx runmat-install", cwd: project }],
+        [
+          { publish: "v0.6.1" },
+          { run: "npx runmat-install", cwd: project },
+          { run: ONE_LINER, env: { PATH: noNode } },
+        ],
         { faults: [{ path: "/repos/", fault: { kind: "page", status: 403 } }] },
       );
-      assertNamesHost(world.steps[0], "api.github.com", /web page \(HTTP 403\)/, /IT department/);
-      assert.doesNotMatch(world.steps[0].stderr, /TOKEN/);
+      for (const run of world.steps) {
+        assertNamesHost(run, "api.github.com", /web page \(HTTP 403\)/, /IT department/);
+        assert.doesNotMatch(run.stderr, /TOKEN/);
+      }
     }));
 
   it("no network at all: quick, plain, and --archive offered", () =>
