@@ -43,10 +43,25 @@ export function toInstallError(error: unknown): InstallError {
       { cause: error },
     );
   }
+  const path = (error as NodeJS.ErrnoException | undefined)?.path;
+  if (code === "ENOTDIR" || code === "ELOOP" || code === "EISDIR" || code === "ENAMETOOLONG") {
+    const why = {
+      ENOTDIR: "a part of the path is a file, not a directory",
+      ELOOP: "its symbolic links loop",
+      EISDIR: "a directory is where a file should be",
+      ENAMETOOLONG: "the path is too long",
+    }[code];
+    return new InstallError(
+      "filesystem",
+      `Cannot use ${path ?? "a path"}: ${why}.`,
+      "Choose another directory with --dir, or fix that path, then run the installer again.",
+      { cause: error },
+    );
+  }
   if (code === "ENOSPC" || code === "EFBIG" || code === "EDQUOT") {
     return new InstallError(
       "filesystem",
-      `Cannot write files: ${code === "ENOSPC" ? "the disk is full" : "a file size limit was hit"}.`,
+      `Cannot write ${path ?? "files"}: ${code === "ENOSPC" ? "the disk is full" : code === "EDQUOT" ? "the disk quota is used up" : "a file size limit was hit"}.`,
       "Free some space (or raise `ulimit -f`) and run the installer again.",
       { cause: error },
     );

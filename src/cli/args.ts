@@ -26,7 +26,8 @@ export type Invocation =
   | { command: "status"; offline: boolean; options: ReleaseOptions }
   | { command: "update"; check: boolean; options: UpdateOptions }
   | { command: "uninstall"; yes: boolean; purge: boolean; options: CommonOptions }
-  | { command: "exit"; code: number };
+  /** Help, the version, or a usage error commander reported (its words in `usage`). */
+  | { command: "exit"; code: number; usage?: string };
 
 const DEFAULT_REPO = "runmat-org/runmat";
 const DEFAULT_API = "https://api.github.com";
@@ -101,13 +102,13 @@ const DEFAULT_CONNECTIONS = 4;
 const MAX_CONNECTIONS = 8;
 
 /** A small fixed number: polite to the CDN, and enough to beat a per-connection cap. */
-function connectionCount(value: string | undefined): number {
+function connectionCount(value: string | undefined, name: string): number {
   if (value === undefined || value === "") return DEFAULT_CONNECTIONS;
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < 1 || parsed > MAX_CONNECTIONS) {
     throw new InstallError(
       "usage",
-      `--connections must be a whole number from 1 to ${MAX_CONNECTIONS}, not "${value}".`,
+      `${name} must be a whole number from 1 to ${MAX_CONNECTIONS}, not "${value}".`,
       `For example: ${DEFAULT_CONNECTIONS}, or 1 for one stream.`,
     );
   }
@@ -279,7 +280,9 @@ function releaseOptions(raw: RawOptions, context: CliContext): ReleaseOptions {
       "--github-api",
     ).href.replace(/\/+$/, ""),
     token: env.GITHUB_TOKEN || env.GH_TOKEN || undefined,
-    timeoutMs: seconds(raw.timeout ?? env.RUNMAT_HTTP_TIMEOUT, 30, "--timeout"),
+    timeoutMs: raw.timeout
+      ? seconds(raw.timeout, 30, "--timeout")
+      : seconds(env.RUNMAT_HTTP_TIMEOUT, 30, "RUNMAT_HTTP_TIMEOUT"),
     caFile: caFile ? readableCaFile(resolve(expandHome(caFile, common.home))) : undefined,
     smokeTimeoutMs: seconds(env.RUNMAT_SMOKE_TIMEOUT, 20, "RUNMAT_SMOKE_TIMEOUT"),
   };
@@ -290,7 +293,10 @@ function updateOptions(raw: RawOptions, context: CliContext): UpdateOptions {
     ...releaseOptions(raw, context),
     requireChecksum: Boolean(raw.requireChecksum),
     skipSmokeTest: Boolean(raw.skipSmokeTest),
-    connections: connectionCount(raw.connections ?? context.env.RUNMAT_CONNECTIONS),
+    // An error names what the user set: the flag, else the environment variable.
+    connections: raw.connections
+      ? connectionCount(raw.connections, "--connections")
+      : connectionCount(context.env.RUNMAT_CONNECTIONS, "RUNMAT_CONNECTIONS"),
   };
 }
 
@@ -313,8 +319,49 @@ function installOptions(
   };
 }
 
-export async function parseCommandLine(argv: string[], context: CliContext): Promise<Invocation> {
+/** Telemetry's actions by the other words people type for them. */
+const TELEMETRY_WORDS: Record<string, string> = { on: "enable", off: "disable" };
+
+/** Commands by the words people type for them: `install` is what runs without one. */
+const COMMAND_WORDS: Record<string, string[]> = {
+  install: [],
+  upgrade: ["update"],
+  remove: ["uninstall"],
+  help: ["--help"],
+};
+
+/** Options that take a value, so that a command word is not mistaken for it (`--dir install`). */
+const VALUE_OPTIONS = [
+  "-d",
+  "--dir",
+  "--archive",
+  "--repo",
+  "--github-api",
+  "--timeout",
+  "--connections",
+  "--cacert",
+  "--method",
+];
+
+/** argv with its command word, if it is one people type for another, replaced by ours. */
+function withOurWords(argv: string[]): string[] {
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i];
+    if (VALUE_OPTIONS.includes(word)) {
+      i += 1;
+      continue;
+    }
+    if (word.startsWith("-")) continue;
+    const ours = COMMAND_WORDS[word];
+    return ours ? [...argv.slice(0, i), ...ours, ...argv.slice(i + 1)] : argv;
+  }
+  return argv;
+}
+
+export async function parseCommandLine(typed: string[], context: CliContext): Promise<Invocation> {
+  const argv = withOurWords(typed);
   let invocation: Invocation | null = null;
+  let usage = "";
   const program = addInstallOptions(new Command("runmat-install"))
     .description("Install RunMat, the fast MATLAB-compatible runtime, from its GitHub releases.")
     .argument("[version]", 'version to install: "latest" (default), v0.6.1 or 0.6.1')
@@ -325,8 +372,10 @@ export async function parseCommandLine(argv: string[], context: CliContext): Pro
       writeOut: context.write,
       writeErr: context.writeError,
       // commander's own errors (unknown option, missing argument) get a hint like every other.
-      outputError: (text, write) =>
-        write(`${text.trimEnd()}\n  hint: Run runmat-install --help for the options and commands.\n`),
+      outputError: (text, write) => {
+        usage = text.trim().replace(/^error: /, "");
+        write(`${text.trimEnd()}\n  hint: Run runmat-install --help for the options and commands.\n`);
+      },
     })
     // Options after a subcommand belong to it (`status --json`); ones before it, such as the
     // bootstrappers' `--method shell`, to the program. Each subcommand sees both.
@@ -341,7 +390,8 @@ export async function parseCommandLine(argv: string[], context: CliContext): Pro
     .command("telemetry")
     .description("show or change the install telemetry setting")
     .argument("<action>", "status, enable or disable")
-    .action((action: string) => {
+    .action((typed: string) => {
+      const action = TELEMETRY_WORDS[typed] ?? typed;
       if (action !== "status" && action !== "enable" && action !== "disable") {
         throw new InstallError(
           "usage",
@@ -401,7 +451,9 @@ export async function parseCommandLine(argv: string[], context: CliContext): Pro
       const helpOrVersion = ["commander.helpDisplayed", "commander.version", "commander.help"].includes(
         error.code,
       );
-      return { command: "exit", code: helpOrVersion ? 0 : EXIT_CODES.usage };
+      return helpOrVersion
+        ? { command: "exit", code: 0 }
+        : { command: "exit", code: EXIT_CODES.usage, usage };
     }
     throw error;
   }

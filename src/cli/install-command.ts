@@ -79,6 +79,7 @@ function observe(ui: Ui, telemetry: Telemetry, progress: { committed: boolean })
     warning: (warning) => ui.warn(describeWarning(warning)),
     downloading: (assetName) => ui.progress(assetName),
     unpacking: (assetName) => ui.info(`Unpacking ${assetName}...`),
+    working: (what) => ui.step(what),
     retrying: (message) => ui.warn(message),
     debug: (message) => ui.debug(message),
   };

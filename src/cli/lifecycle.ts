@@ -76,13 +76,18 @@ async function latestRelease(
     { debug: (m) => ui.debug(m), retrying: (m) => ui.warn(m) },
     env,
   );
+  const step = await ui.step(`Looking up the latest RunMat release on ${new URL(options.apiUrl).host}`);
   try {
     const release = await fetchRelease(http, options.apiUrl, options.repo, null, releaseCachePath(options));
+    step.done();
     return { tag: release.tag_name, release };
   } catch (error) {
     if (!(error instanceof RateLimitedError)) throw error;
-    return { tag: await latestTagFromPages(http, releasePagesBase(options.apiUrl), options.repo) };
+    const tag = await latestTagFromPages(http, releasePagesBase(options.apiUrl), options.repo);
+    step.done();
+    return { tag };
   } finally {
+    step.stop();
     await http.dispatcher.close().catch(() => {});
   }
 }

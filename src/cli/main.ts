@@ -1,5 +1,6 @@
 // Entry point: parses the command line and runs one command, returning its exit code.
 
+import { realpathSync } from "node:fs";
 import { toInstallError } from "../errors.js";
 import type { CommonOptions } from "../options.js";
 import { consentFromEnvironment } from "../telemetry/consent.js";
@@ -77,24 +78,46 @@ export async function exitWhenFlushed(code: number): Promise<never> {
   process.exit(code);
 }
 
+/**
+ * The script node runs, links resolved: `npm install -g` starts us through a link in its bin
+ * directory, and only the link's target says node_modules (the npm method).
+ */
+function entryPoint(script: string | undefined): string {
+  if (!script) return "";
+  try {
+    return realpathSync(script);
+  } catch {
+    return script;
+  }
+}
+
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const context: CliContext = {
     env,
     platform: process.platform,
     runningAsBinary: await runningAsBinary(),
-    entryPoint: process.argv[1] ?? "",
+    entryPoint: entryPoint(process.argv[1]),
     write: (text) => process.stdout.write(text),
     writeError: (text) => process.stderr.write(text),
   };
+  // --json promises one JSON document on stdout, a usage error's too.
+  const asked = argv.includes("--json") ? "json" : "normal";
   let invocation: Awaited<ReturnType<typeof parseCommandLine>>;
   try {
     invocation = await parseCommandLine(argv, context);
   } catch (error) {
-    return reportFailure(new Ui("normal", env), toInstallError(error));
+    return reportFailure(new Ui(asked, env), toInstallError(error));
   }
   try {
     switch (invocation.command) {
       case "exit":
+        // commander has said what was wrong on stderr; under --json stdout says it as well.
+        if (invocation.usage !== undefined && asked === "json") {
+          new Ui("json", env).json({
+            ok: false,
+            error: { code: "usage", exitCode: invocation.code, message: invocation.usage },
+          });
+        }
         return invocation.code;
       case "install":
         return await runInstall(invocation.options, env);

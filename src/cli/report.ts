@@ -67,14 +67,14 @@ export function reportInstall(summary: InstallSummary, ui: Ui): void {
 }
 
 function reportPath(summary: InstallSummary, ui: Ui): void {
-  const { path, dir, runmatHome, os } = summary;
+  const { path, dir, runmatHome } = summary;
   for (const warning of path.warnings) ui.warn(warning);
   if (!path.modifyPath) {
     ui.info(`PATH was not changed (--no-modify-path). Add ${tilde(dir, summary)} to PATH to run runmat.`);
     return;
   }
   if (path.changed.length === 0) {
-    ui.info("Run `runmat --version` to check it.");
+    ui.info(nextStep(summary));
     return;
   }
   // The env files are plumbing; name what the user will recognise: profiles, conf.d, the registry.
@@ -84,12 +84,16 @@ function reportPath(summary: InstallSummary, ui: Ui): void {
       edit.kind === "registry" ? "your user Path (HKCU\\Environment)" : tilde(edit.path, summary),
     );
   if (places.length > 0) ui.info(`Added ${tilde(dir, summary)} to PATH in: ${places.join(", ")}`);
-  if (os === "windows") {
-    ui.info(`Open a new terminal to use runmat, or run now: $env:Path = "${dir};$env:Path"`);
-  } else {
-    const [env, envFish] = envFiles(runmatHome);
-    ui.info(`To use runmat in this shell now, run:  . "${env}"   (fish: source "${envFish}")`);
-  }
+  ui.info(nextStep(summary));
+}
+
+/** What to do next, true for the shell that ran the installer: it may not find runmat yet. */
+function nextStep({ onPathNow, os, dir, runmatHome, shell }: InstallSummary): string {
+  if (onPathNow) return "Run `runmat --version` to check it.";
+  if (os === "windows") return `Open a new terminal to use runmat, or in this one run: $env:Path = "${dir};$env:Path"`;
+  const [env, envFish] = envFiles(runmatHome);
+  const now = shell === "fish" ? `source "${envFish}"` : `. "${env}"`;
+  return `Open a new terminal to use runmat, or in this one run:  ${now}`;
 }
 
 function reportPlan({ outcome, source, path }: InstallSummary, ui: Ui): void {

@@ -10,12 +10,22 @@ export interface Progress {
   fail(): void;
 }
 
+/** A step that may take more than a second, said while it runs. */
+export interface Step {
+  /** It finished; on a terminal its line stays, ticked. */
+  done(): void;
+  /** It did not finish; its line goes (the error says what happened). */
+  stop(): void;
+}
+
 interface Spinner {
   text: string;
   start(): Spinner;
   succeed(text?: string): Spinner;
   fail(text?: string): Spinner;
   stop(): Spinner;
+  clear(): Spinner;
+  render(): Spinner;
 }
 
 /** Binary units throughout, named as such: 1 KiB = 1024 B. */
@@ -53,6 +63,8 @@ export function printable(text: string): string {
 export class Ui {
   private readonly color: boolean;
   private readonly interactive: boolean;
+  /** The spinner on screen, which other lines must not tear. */
+  private active: Spinner | null = null;
 
   constructor(
     readonly mode: OutputMode,
@@ -71,7 +83,41 @@ export class Ui {
 
   /** Progress and status lines: stderr, silent under --quiet and --json. */
   info(message: string): void {
-    if (this.mode === "normal" || this.mode === "verbose") this.stderr.write(`${message}\n`);
+    if (this.mode === "normal" || this.mode === "verbose") this.above(`${message}\n`);
+  }
+
+  /** Writes a line above a running spinner, which is drawn again below it. */
+  private above(text: string): void {
+    this.active?.clear();
+    this.stderr.write(text);
+    this.active?.render();
+  }
+
+  /**
+   * A step that may take more than a second (the release lookup, checking the binary): a
+   * spinner with `text` on a terminal, one plain line otherwise, nothing under --quiet or --json.
+   */
+  async step(text: string): Promise<Step> {
+    if (this.mode === "quiet" || this.mode === "json") return { done() {}, stop() {} };
+    if (!this.interactive) {
+      this.stderr.write(`${text}...\n`);
+      return { done() {}, stop() {} };
+    }
+    const { default: ora } = await import("ora");
+    const spinner: Spinner = ora({
+      text: fitTo((this.stderr.columns ?? 80) - 2, text),
+      stream: this.stderr,
+      color: this.color ? "cyan" : false,
+      // As for downloads: raw mode would turn Ctrl-C into a plain byte.
+      discardStdin: false,
+    }).start();
+    this.active = spinner;
+    const end = (finish: () => void) => () => {
+      if (this.active !== spinner) return;
+      this.active = null;
+      finish();
+    };
+    return { done: end(() => spinner.succeed()), stop: end(() => spinner.stop()) };
   }
 
   /** The final human summary, on stdout. */
@@ -81,11 +127,11 @@ export class Ui {
 
   /** One line, whatever the message holds. */
   warn(message: string): void {
-    if (this.mode !== "json") this.stderr.write(`${this.paint("33", "warning:")} ${printable(message)}\n`);
+    if (this.mode !== "json") this.above(`${this.paint("33", "warning:")} ${printable(message)}\n`);
   }
 
   debug(message: string): void {
-    if (this.mode === "verbose") this.stderr.write(`${this.paint("2", `debug: ${message}`)}\n`);
+    if (this.mode === "verbose") this.above(`${this.paint("2", `debug: ${message}`)}\n`);
   }
 
   /** The telemetry notice: on stderr whatever the mode, even --quiet and --json (it is a promise). */
@@ -100,6 +146,8 @@ export class Ui {
 
   /** Exactly one error line and one hint line, whatever the messages hold. */
   error(error: InstallError): void {
+    this.active?.stop();
+    this.active = null;
     this.stderr.write(
       `${this.paint("31", "error:")} ${printable(error.message)}\n  ${this.paint("36", "hint:")} ${printable(error.hint)}\n`,
     );

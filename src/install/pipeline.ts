@@ -4,11 +4,11 @@
 // single place that reports them and sends install_failed.
 import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { locateRelease } from "../archive/extract.js";
 import { makeDirectories } from "../fs-atomic.js";
 import type { InstallOptions } from "../options.js";
-import { shadowingBinary } from "../paths/plan.js";
+import { isOnPath, shadowingBinary } from "../paths/plan.js";
 import { directoriesBetween, type PathOutcome } from "../paths/unix.js";
 import { describeHost, type PlatformProbes, resolveTarget } from "../platform/resolve.js";
 import type { Release } from "../release/assets.js";
@@ -20,7 +20,7 @@ import { checkSystemLibraries } from "./library-check.js";
 import { canRecordInHome, checkWritableLocations } from "./preflight.js";
 import { mergePathEdits, type Receipt, readReceipt, writeReceipt } from "./receipt.js";
 import { acquireLock, makeStaging, sweepStaleStaging } from "./swap.js";
-import type { InstallObserver, InstallOutcome, InstallSummary } from "./types.js";
+import type { InstallObserver, InstallOutcome, InstallSummary, StepUnderWay } from "./types.js";
 
 export interface InstallDeps {
   probes: PlatformProbes;
@@ -38,7 +38,14 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
   observer.targetResolved(target.platform);
   const http = options.archive ? null : await gitHubClient(options, signal, observer, deps.env);
   try {
-    const source = await resolveSource(options, target, http, observer, deps.release);
+    const source = await during(
+      http && !deps.release
+        ? observer.working(
+            `Looking up ${options.tag ? `RunMat ${options.tag}` : "the latest RunMat release"} on ${new URL(options.apiUrl).host}`,
+          )
+        : null,
+      () => resolveSource(options, target, http, observer, deps.release),
+    );
     // Checked after resolution so that install_failed still carries the release tag.
     await checkWritableLocations(options);
     // A read-only HOME still gets RunMat, just without PATH edits or a receipt.
@@ -60,6 +67,8 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
         existsSync,
         target.os !== "windows",
       ),
+      onPathNow: isOnPath(options.dir, deps.env),
+      shell: basename(deps.env.SHELL ?? ""),
       path: { changed: path.changed, warnings: path.warnings, modifyPath },
       source,
     });
@@ -100,49 +109,66 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
     await sweepStaleStaging(dirname(options.dir));
     const staging = await makeStaging(dirname(options.dir));
     let committed = false;
+    let unlock: (() => Promise<void>) | undefined;
     try {
       const unpacked = await fetchAndUnpack(source, staging, http, observer, signal, options.connections);
       const release = await locateRelease(unpacked, target.binaryName);
-      // A library or glibc the binary needs and this machine lacks: said before anything is replaced.
-      if (target.os === "linux" && !options.skipSmokeTest) {
-        const staged = join(release.directory, target.binaryName);
-        await checkSystemLibraries(staged, source.tag, options.smokeTimeoutMs, signal);
-      }
-      signal.throwIfAborted();
-      const unlock = await acquireLock(options.dir, signal);
-      try {
-        const tag = await placeAndVerify(release, options, source, binaryPath, signal, () => {
+      const checking = options.skipSmokeTest
+        ? null
+        : observer.working(
+            `Checking that ${source.tag ? `RunMat ${source.tag}` : "RunMat"} starts on this machine`,
+          );
+      const tag = await during(checking, async () => {
+        // A library or glibc the binary needs and this machine lacks: said before anything is replaced.
+        if (target.os === "linux" && !options.skipSmokeTest) {
+          const staged = join(release.directory, target.binaryName);
+          await checkSystemLibraries(staged, source.tag, options.smokeTimeoutMs, signal);
+        }
+        signal.throwIfAborted();
+        unlock = await acquireLock(options.dir, signal);
+        return placeAndVerify(release, options, source, binaryPath, signal, () => {
           committed = true;
           observer.committed();
         });
-        // From here on the new install is kept: PATH edits and the receipt run to the end
-        // even if a signal arrives (cli/install-command.ts only aborts; nothing below watches the signal).
-        const path = await addToPath(options, modifyPath, target, deps.env, false);
-        const receipt = newReceipt(
-          options,
-          modifyPath,
-          { tag, platform: source.platform, files: release.files },
-          {
-            earlier,
-            createdDirs: [
-              ...(createdDir ? directoriesBetween(createdDir, options.dir) : []),
-              ...path.createdDirs,
-            ],
-            pathEdits: path.edits,
-          },
-        );
-        if (homeWritable) await recordReceipt(options, receipt, observer);
-        return summarize(outcomeOf(receipt, binaryPath, false), path);
-      } finally {
-        await unlock();
-      }
+      });
+      // From here on the new install is kept: PATH edits and the receipt run to the end
+      // even if a signal arrives (cli/install-command.ts only aborts; nothing below watches the signal).
+      const path = await addToPath(options, modifyPath, target, deps.env, false);
+      const receipt = newReceipt(
+        options,
+        modifyPath,
+        { tag, platform: source.platform, files: release.files },
+        {
+          earlier,
+          createdDirs: [
+            ...(createdDir ? directoriesBetween(createdDir, options.dir) : []),
+            ...path.createdDirs,
+          ],
+          pathEdits: path.edits,
+        },
+      );
+      if (homeWritable) await recordReceipt(options, receipt, observer);
+      return summarize(outcomeOf(receipt, binaryPath, false), path);
     } finally {
+      await unlock?.();
       // An aborted extraction can still be closing files: retry rather than leave staging behind.
       await rm(staging, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
       if (!committed && createdDir) await removeEmptyDirectories(options.dir, createdDir);
     }
   } finally {
     await http?.dispatcher.close().catch(() => {});
+  }
+}
+
+/** Runs `work` while `step` is said on screen: ticked when it finishes, removed when it fails. */
+async function during<T>(step: Promise<StepUnderWay> | null, work: () => Promise<T>): Promise<T> {
+  const shown = await step;
+  try {
+    const result = await work();
+    shown?.done();
+    return result;
+  } finally {
+    shown?.stop();
   }
 }
 

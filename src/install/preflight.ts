@@ -24,6 +24,16 @@ export async function checkWritableLocations(options: InstallOptions): Promise<v
       `${variable} is set to ${options.home}: create that directory, or set ${variable} to your real home directory, then run the installer again.`,
     );
   }
+  // `sudo` without -H keeps the user's HOME: files made there as root would lock its owner out
+  // of updating or uninstalling (as rustup and Homebrew, refuse). Root's own HOME is fine.
+  const uid = process.getuid?.();
+  if (uid === 0 && home.uid !== 0) {
+    throw new InstallError(
+      "filesystem",
+      `Running as root (sudo?) with HOME=${options.home}, which belongs to another user (uid ${home.uid}): what it wrote there would be owned by root, and that user could not update or uninstall RunMat.`,
+      "Run the installer without sudo: it needs no admin rights. To install for root itself, use sudo -H (or su -).",
+    );
+  }
   const runmatHome = await stat(options.runmatHome).catch(() => null);
   if (runmatHome && !runmatHome.isDirectory()) {
     throw new InstallError(

@@ -11,6 +11,14 @@ export type InstallWarning =
   | { kind: "read-only-home"; home: string }
   | { kind: "receipt-unwritable"; reason: string };
 
+/** A step under way that may take more than a second. */
+export interface StepUnderWay {
+  /** It finished. */
+  done(): void;
+  /** It ended without finishing (an error follows). */
+  stop(): void;
+}
+
 export interface DownloadProgress {
   update(received: number, total: number | undefined): void;
   done(): void;
@@ -30,6 +38,8 @@ export interface InstallObserver extends ReleaseObserver {
   unpacking(assetName: string): void;
   /** The new files passed their smoke test and are kept: from here the install completes. */
   committed(): void;
+  /** A step that may take more than a second begins: the release lookup, checking the new binary. */
+  working(what: string): Promise<StepUnderWay>;
   /** A request failed in a way that may heal, and is being tried again. */
   retrying(message: string): void;
   debug(message: string): void;
@@ -68,6 +78,10 @@ export interface InstallSummary {
   method: string;
   /** Another runmat that comes earlier on PATH than the one installed, if any. */
   shadowedBy: string | null;
+  /** Whether the shell that ran the installer already finds the install directory on PATH. */
+  onPathNow: boolean;
+  /** That shell's name ("bash", "zsh", "fish"; from $SHELL), for the line that updates it. */
+  shell: string;
   path: PathReport;
   /** Dry run only: where the archive would come from and what it must hash to. */
   source?: Source;

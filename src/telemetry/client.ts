@@ -21,7 +21,7 @@ const ANSWER_GRACE_MS = 150;
 const MAX_REDIRECTS = 3;
 
 export const TELEMETRY_NOTICE =
-  "runmat-install sends 3 anonymous install events (os, arch, platform, release, method, random id). " +
+  "runmat-install sends 2 anonymous install events per run, a start and its outcome (os, arch, platform, release, method, random id). " +
   "Opt out: RUNMAT_NO_TELEMETRY=1 or --no-telemetry. RunMat itself has its own setting. Details: https://runmat.org/docs/telemetry";
 
 export interface TelemetryOptions {
@@ -59,8 +59,12 @@ export class Telemetry {
     this.facts = options.facts;
   }
 
-  /** Opens the connection now, so that its round trips overlap the install's own work. */
+  /**
+   * Opens the connection now, so that its round trips overlap the install's own work, and shows
+   * the notice now, before anything else can be said (an error must never be followed by it).
+   */
   connect(): void {
+    if (this.options.enabled) this.notice ??= this.showNoticeOnce();
     if (!this.options.enabled || this.options.debug || this.connection) return;
     try {
       const url = checkUrlAllowed(this.options.endpoint, "RUNMAT_TELEMETRY_ENDPOINT");
