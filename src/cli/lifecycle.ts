@@ -29,8 +29,13 @@ import { resolveConsent, settingsPath } from "../telemetry/settings.js";
 import { runInstall } from "./install-command.js";
 import { Ui } from "./ui.js";
 
+/** What is left to remove by hand, naming only what is there; or that there is nothing. */
 function manualRemovalHint(options: CommonOptions): string {
-  return `Remove it by hand: delete the runmat binary from its directory (default ~/.local/bin), ${options.runmatHome}, and the line ending in "# added by runmat-install" from your shell profiles.`;
+  const left = [join(options.home, ".local", "bin", "runmat"), options.runmatHome].filter(
+    (path) => path && existsSync(path),
+  );
+  if (left.length === 0) return "Nothing to remove: no runmat-install files are in this HOME.";
+  return `Remove it by hand: delete ${left.join(" and ")}, and the lines ending in "# added by runmat-install" from your shell profiles.`;
 }
 
 /** The receipt, or the reason there is none: not installed (exit 11) or an unreadable receipt (exit 6). */

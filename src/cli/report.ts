@@ -90,7 +90,8 @@ function reportPath(summary: InstallSummary, ui: Ui): void {
 /** What to do next, true for the shell that ran the installer: it may not find runmat yet. */
 function nextStep({ onPathNow, os, dir, runmatHome, shell }: InstallSummary): string {
   if (onPathNow) return "Run `runmat --version` to check it.";
-  if (os === "windows") return `Open a new terminal to use runmat, or in this one run: $env:Path = "${dir};$env:Path"`;
+  if (os === "windows")
+    return `Open a new terminal to use runmat, or in this one run: $env:Path = "${dir};$env:Path"`;
   const [env, envFish] = envFiles(runmatHome);
   const now = shell === "fish" ? `source "${envFish}"` : `. "${env}"`;
   return `Open a new terminal to use runmat, or in this one run:  ${now}`;

@@ -6,6 +6,7 @@ import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { locateRelease } from "../archive/extract.js";
+import { InstallError } from "../errors.js";
 import { makeDirectories } from "../fs-atomic.js";
 import type { InstallOptions } from "../options.js";
 import { isOnPath, shadowingBinary } from "../paths/plan.js";
@@ -92,6 +93,16 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
 
     const previous = await readReceipt(options.runmatHome);
     const earlier = previous.state === "ok" && previous.receipt.dir === options.dir ? previous.receipt : null;
+    // One receipt records one install: a second one elsewhere would leave the first behind,
+    // unknown to update and uninstall.
+    const elsewhere = previous.state === "ok" && !earlier ? previous.receipt : null;
+    if (elsewhere && elsewhere.files.length > 0 && existsSync(elsewhere.files[0])) {
+      throw new InstallError(
+        "usage",
+        `RunMat${elsewhere.tag ? ` ${elsewhere.tag}` : ""} is already installed in ${elsewhere.dir}; installing into ${options.dir} as well would leave that one behind.`,
+        `Run runmat-install uninstall first to move it, or install into ${elsewhere.dir} (--dir ${elsewhere.dir}).`,
+      );
+    }
     if (
       earlier &&
       source.tag !== null &&

@@ -151,3 +151,23 @@ describe("sudo", () => {
     assert.deepEqual(await readdir(theirs), []);
   });
 });
+
+describe("reinstall elsewhere", () => {
+  it("refuses to leave the first install behind; after uninstall, the new directory works and nothing is left", async () => {
+    assert.equal((await runInstaller(home, serverArgs(server))).code, 0);
+    const mybin = join(home, "mybin");
+    const refused = await runInstaller(home, [...serverArgs(server), "--dir", mybin]);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(
+      refused.stderr,
+      /already installed in .*\.local\/bin; installing into .*mybin as well would leave that one behind/,
+    );
+    assert.match(refused.stderr, /hint: Run runmat-install uninstall first/);
+    assert.equal(existsSync(join(mybin, "runmat")), false);
+    assert.equal((await runInstaller(home, ["uninstall", "-y"])).code, 0);
+    assert.equal((await runInstaller(home, [...serverArgs(server), "--dir", mybin])).code, 0);
+    assert.equal((await runInstaller(home, ["uninstall", "-y"])).code, 0);
+    assert.equal(existsSync(join(mybin, "runmat")), false);
+    assert.equal(existsSync(join(home, ".local", "bin", "runmat")), false);
+  });
+});

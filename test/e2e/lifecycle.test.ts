@@ -122,7 +122,7 @@ describe("lifecycle", () => {
     const missing = await cli(["uninstall", "-y"]);
     assert.equal(missing.code, 11);
     assert.match(missing.stderr, /error: RunMat is not installed by runmat-install/);
-    assert.match(missing.stderr, /hint: Remove it by hand/);
+    assert.match(missing.stderr, /hint: Nothing to remove: no runmat-install files are in this HOME/);
   });
 
   it("uninstall of a corrupt receipt refuses (exit 6) and removes nothing", async () => {
