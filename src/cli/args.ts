@@ -68,7 +68,36 @@ function exitCodeHelp(): string {
     .join("\n");
 }
 
-function helpEpilogue(): string {
+/**
+ * A help line wrapped to the terminal: the words of its meaning continue under the meaning's
+ * first column (or four columns in, where that leaves too little room), never mid-word.
+ */
+export function wrapHelpLine(line: string, columns: number): string {
+  if (line.length <= columns) return line;
+  // "  NAME   meaning": the meaning's column; a name wider than the terminal is wrapped as words.
+  const found = /^(\s*\S+(?: \S+)*\s{2,})/.exec(line);
+  const gap = found && found[1].trimEnd().length <= columns ? found : null;
+  const prefix = gap ? gap[1] : (/^\s*/.exec(line)?.[0] ?? "");
+  const hang = gap && prefix.length <= columns / 2 ? prefix.length : 4;
+  const lines: string[] = [];
+  let current = prefix;
+  let first = true;
+  for (const word of line.slice(prefix.length).trim().split(/\s+/)) {
+    const next = first ? `${current}${word}` : `${current} ${word}`;
+    // The name alone already fills the line: its meaning starts on the next one.
+    const wrap = first ? next.length > columns && current.trim() !== "" : next.length > columns;
+    if (wrap) {
+      lines.push(current.trimEnd());
+      current = `${" ".repeat(hang)}${word}`;
+    } else {
+      current = next;
+    }
+    first = false;
+  }
+  return [...lines, current].join("\n");
+}
+
+function helpEpilogue(columns: number): string {
   // Long names get a line of their own, so the meanings stay in one readable column.
   const width = 26;
   const environment = ENVIRONMENT_HELP.map(([name, meaning]) =>
@@ -76,7 +105,7 @@ function helpEpilogue(): string {
       ? `  ${name.padEnd(width)}${meaning}`
       : `  ${name}\n  ${"".padEnd(width)}${meaning}`,
   ).join("\n");
-  return `
+  const text = `
 Environment:
 ${environment}
 
@@ -90,6 +119,10 @@ Examples:
   runmat-install --dry-run            show what would happen, change nothing
 
 Docs: https://runmat.org/docs/install`;
+  return text
+    .split("\n")
+    .map((line) => wrapHelpLine(line, columns))
+    .join("\n");
 }
 
 function expandHome(path: string, home: string): string {
@@ -185,6 +218,8 @@ export interface CliContext {
   entryPoint: string;
   write: (text: string) => void;
   writeError: (text: string) => void;
+  /** The terminal's width, for --help; 80 when it is not a terminal. */
+  columns?: number;
 }
 
 function addOutputOptions(command: Command): Command {
@@ -367,7 +402,7 @@ export async function parseCommandLine(typed: string[], context: CliContext): Pr
     .argument("[version]", 'version to install: "latest" (default), v0.6.1 or 0.6.1')
     .version(VERSION, "-V, --version", "print the installer's version")
     .helpOption("-h, --help", "show this help")
-    .addHelpText("after", helpEpilogue())
+    .addHelpText("after", helpEpilogue(context.columns ?? 80))
     .configureOutput({
       writeOut: context.write,
       writeErr: context.writeError,

@@ -99,6 +99,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     entryPoint: entryPoint(process.argv[1]),
     write: (text) => process.stdout.write(text),
     writeError: (text) => process.stderr.write(text),
+    columns: process.stdout.columns,
   };
   // --json promises one JSON document on stdout, a usage error's too.
   const asked = argv.includes("--json") ? "json" : "normal";

@@ -43,3 +43,21 @@ describe("the method telemetry reports", () => {
     );
   });
 });
+
+describe("--help fits the terminal", () => {
+  for (const columns of [80, 40]) {
+    it(`at ${columns} columns no line is wider, except a single word that cannot break`, async () => {
+      let help = "";
+      const ctx = { ...context({}, "x"), columns, write: (text: string) => (help += text) };
+      const invocation = await parseCommandLine(["--help"], ctx);
+      assert.deepEqual(invocation, { command: "exit", code: 0 });
+      const wide = help.split("\n").filter((line) => line.length > columns && /\S\s+\S/.test(line.trim()));
+      // commander wraps its own columns; the epilogue (environment, exit codes, examples) is ours.
+      const ours = help.slice(help.indexOf("Environment:"));
+      assert.deepEqual(
+        wide.filter((line) => ours.includes(line)),
+        [],
+      );
+    });
+  }
+});
