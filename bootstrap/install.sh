@@ -73,6 +73,10 @@ telemetry_payload() {
 }
 # <<< end of generated block <<<
 
+say() {
+    printf 'runmat-install: %s\n' "$1" >&2
+}
+
 err() {
     printf 'runmat-install: error: %s\n' "$1" >&2
     if [ -n "${2-}" ]; then
@@ -160,8 +164,13 @@ download() {
         https://*) _proto='=https' ;;
         *) _proto='=http,https' ;;
     esac
+    # A large download shows curl's bar on a terminal; the small files and pipes stay quiet.
+    _quiet='--silent'
+    if [ "${3-}" = progress ] && [ -t 2 ]; then
+        _quiet='--progress-bar'
+    fi
     if [ "$DOWNLOADER" = curl ]; then
-        curl --proto "$_proto" --proto-redir '=https' --tlsv1.2 --fail --silent --show-error --location \
+        curl --proto "$_proto" --proto-redir '=https' --tlsv1.2 --fail "$_quiet" --show-error --location \
             --retry 3 --connect-timeout 30 --output "$2" "$1" || return 1
     elif wget --help 2>&1 | grep -q -- '--secure-protocol'; then
         wget --secure-protocol=TLSv1_2 --tries=3 --timeout=30 --quiet --output-document="$2" "$1" || return 1
@@ -240,13 +249,16 @@ node_is_recent() {
     [ "$_major" -gt "$NODE_FLOOR_MAJOR" ] || { [ "$_major" -eq "$NODE_FLOOR_MAJOR" ] && [ "$_minor" -ge "$NODE_FLOOR_MINOR" ]; }
 }
 
-# fetch NAME: NAME from the installer release, verified, in CACHE_DIR. A cached copy that
-# still matches SHA256SUMS is reused.
+# fetch NAME [progress]: NAME from the installer release, verified, in CACHE_DIR. A cached copy
+# that still matches SHA256SUMS is reused.
 fetch() {
     if [ -f "$CACHE_DIR/$1" ] && [ "$(sha256_of "$CACHE_DIR/$1")" = "$(expected_sha256 "$1")" ]; then
         return 0
     fi
-    if ! download "$INSTALLER_URL/$1" "$CACHE_DIR/$1.part"; then
+    if [ "${2-}" = progress ]; then
+        say "downloading $1 from $INSTALLER_URL"
+    fi
+    if ! download "$INSTALLER_URL/$1" "$CACHE_DIR/$1.part" "${2-}"; then
         rm -f "$CACHE_DIR/$1.part"
         fail "could not download $INSTALLER_URL/$1" "Check your network and proxy settings (HTTPS_PROXY), then run the installer again." "$EXIT_NETWORK"
     fi
@@ -417,13 +429,24 @@ main() {
     XZ_UNPACKER="$(xz_unpacker)"
     if [ -n "$XZ_UNPACKER" ]; then
         # A third smaller than the .gz (28 MB rather than 42 MB for linux-x64).
-        fetch "$_binary.tar.xz"
-        untar_xz "$CACHE_DIR/$_binary.tar.xz" "$CACHE_DIR" "$_binary"
+        _archive="$_binary.tar.xz"
     else
-        fetch "$_binary.gz"
-        gunzip_to "$CACHE_DIR/$_binary.gz" "$CACHE_DIR/$_binary"
+        _archive="$_binary.gz"
     fi
-    ensure chmod 755 "$CACHE_DIR/$_binary"
+    fetch "$_archive" progress
+    # The binary unpacked last time, stamped with its archive's checksum: a warm run starts at
+    # once instead of unpacking 126 MB again.
+    _stamp="$CACHE_DIR/$_binary.unpacked-from"
+    if [ ! -x "$CACHE_DIR/$_binary" ] || [ "$(cat "$_stamp" 2>/dev/null)" != "$(expected_sha256 "$_archive")" ]; then
+        rm -f "$_stamp"
+        if [ -n "$XZ_UNPACKER" ]; then
+            untar_xz "$CACHE_DIR/$_archive" "$CACHE_DIR" "$_binary"
+        else
+            gunzip_to "$CACHE_DIR/$_archive" "$CACHE_DIR/$_binary"
+        fi
+        ensure chmod 755 "$CACHE_DIR/$_binary"
+        expected_sha256 "$_archive" >"$_stamp"
+    fi
     exec "$CACHE_DIR/$_binary" --method shell "$@"
 }
 

@@ -126,6 +126,9 @@ async function downloadSegments(
   let next = 0;
   let claimed = 0;
   let written = 0;
+  // Bytes received on every connection, in or out of order: what the progress line counts, so
+  // it moves as they arrive rather than in steps of a whole segment.
+  let arrived = 0;
   let failure: unknown = null;
   let validator: string | undefined;
   // Segments go to the asset host the first answer came from (a signed URL); an expired one
@@ -146,7 +149,6 @@ async function downloadSegments(
       await sink.write(data).catch((error: unknown) => {
         throw toInstallError(error);
       });
-      onProgress(written, size);
       next += 1;
       progressed();
     }
@@ -210,6 +212,8 @@ async function downloadSegments(
         }
         parts.push(chunk);
         have += chunk.length;
+        arrived += chunk.length;
+        onProgress(Math.min(arrived, size), size);
       }
       if (start + have < end + 1) throw new Error(`segment cut short after ${have} bytes`);
     });

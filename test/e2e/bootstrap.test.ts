@@ -149,6 +149,26 @@ describe("install.sh", () => {
     assert.ok(!server.requests.some((r) => r.path.endsWith("-linux-x64.gz")), "served from the cache");
   });
 
+  it("keeps the unpacked binary: a warm run neither downloads nor unpacks it again", async () => {
+    const path = await pathWith(["curl", "tar", "xz"]);
+    const first = await bootstrap(["dash"], serverArgs(server), path);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stderr, /runmat-install: downloading runmat-install-linux-x64\.tar\.xz from /);
+    const binary = join(home, ".runmat", "installer", "0.1.0", "runmat-install-linux-x64");
+    // tar keeps the archive's mtime: a new inode and ctime are what unpacking again would change.
+    const before = await stat(binary);
+    server.requests.length = 0;
+    const again = await bootstrap(["dash"], [...serverArgs(server), "--force"], path);
+    assert.equal(again.code, 0, again.stderr);
+    assert.doesNotMatch(again.stderr, /downloading runmat-install/);
+    assert.ok(
+      !server.requests.some((r) => r.path.startsWith("/installer/runmat-install-")),
+      "from the cache",
+    );
+    const after = await stat(binary);
+    assert.deepEqual([after.ino, after.ctimeMs], [before.ino, before.ctimeMs], "not unpacked again");
+  });
+
   it("works with wget (busybox) instead of curl", async () => {
     const path = await pathWith(["node"]);
     await symlink("/usr/bin/busybox", join(path, "wget"));
