@@ -53,7 +53,11 @@ export function reportInstall(summary: InstallSummary, ui: Ui): void {
       `Another runmat, ${tilde(summary.shadowedBy, summary)}, comes earlier on PATH and runs instead of this one; remove it, or put ${tilde(summary.dir, summary)} earlier in PATH.`,
     );
   }
-  if (!outcome.alreadyInstalled) {
+  if (!outcome.alreadyInstalled && !summary.recorded) {
+    ui.info(
+      `No install receipt was written, so runmat-install cannot update or uninstall it: delete ${tilde(outcome.path, summary)} to remove it.`,
+    );
+  } else if (!outcome.alreadyInstalled) {
     // A binary or a checkout runs by its path; an npm install has runmat-install on PATH.
     const rerun =
       RERUN[summary.method] ??
@@ -70,7 +74,8 @@ function reportPath(summary: InstallSummary, ui: Ui): void {
   const { path, dir, runmatHome } = summary;
   for (const warning of path.warnings) ui.warn(warning);
   if (!path.modifyPath) {
-    ui.info(`PATH was not changed (--no-modify-path). Add ${tilde(dir, summary)} to PATH to run runmat.`);
+    const why = path.leftAlone === "read-only-home" ? "HOME is read-only" : "--no-modify-path";
+    ui.info(`PATH was not changed (${why}). Add ${tilde(dir, summary)} to PATH to run runmat.`);
     return;
   }
   if (path.changed.length === 0) {

@@ -54,6 +54,7 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
     if (!homeWritable) observer.warning({ kind: "read-only-home", home: options.home });
     const modifyPath = options.modifyPath && homeWritable;
     const binaryPath = join(options.dir, target.binaryName);
+    let recorded = homeWritable;
     const summarize = (outcome: InstallOutcome, path: PathOutcome): InstallSummary => ({
       outcome,
       os: target.os,
@@ -70,7 +71,13 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
       ),
       onPathNow: isOnPath(options.dir, deps.env),
       shell: basename(deps.env.SHELL ?? ""),
-      path: { changed: path.changed, warnings: path.warnings, modifyPath },
+      recorded,
+      path: {
+        changed: path.changed,
+        warnings: path.warnings,
+        modifyPath,
+        leftAlone: !options.modifyPath ? "no-modify-path" : !homeWritable ? "read-only-home" : undefined,
+      },
       source,
     });
 
@@ -158,7 +165,7 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
           pathEdits: path.edits,
         },
       );
-      if (homeWritable) await recordReceipt(options, receipt, observer);
+      recorded = homeWritable && (await recordReceipt(options, receipt, observer));
       return summarize(outcomeOf(receipt, binaryPath, false), path);
     } finally {
       await unlock?.();
@@ -184,9 +191,17 @@ async function during<T>(step: Promise<StepUnderWay> | null, work: () => Promise
 }
 
 /** The new RunMat is in place and working; a receipt that cannot be written is a warning. */
-async function recordReceipt(options: InstallOptions, receipt: Receipt, observer: InstallObserver) {
-  await writeReceipt(options.runmatHome, receipt).catch((error: NodeJS.ErrnoException) =>
-    observer.warning({ kind: "receipt-unwritable", reason: error.code ?? error.message }),
+async function recordReceipt(
+  options: InstallOptions,
+  receipt: Receipt,
+  observer: InstallObserver,
+): Promise<boolean> {
+  return writeReceipt(options.runmatHome, receipt).then(
+    () => true,
+    (error: NodeJS.ErrnoException) => {
+      observer.warning({ kind: "receipt-unwritable", reason: error.code ?? error.message });
+      return false;
+    },
   );
 }
 

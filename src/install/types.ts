@@ -52,6 +52,8 @@ export interface PathReport {
   warnings: string[];
   /** False under --no-modify-path or a read-only HOME. */
   modifyPath: boolean;
+  /** Why PATH was left alone, when it was. */
+  leftAlone?: "no-modify-path" | "read-only-home";
 }
 
 /** What an install did, or (dry run) would do. cli/report.ts renders it; --json prints it. */
@@ -78,6 +80,8 @@ export interface InstallSummary {
   method: string;
   /** Another runmat that comes earlier on PATH than the one installed, if any. */
   shadowedBy: string | null;
+  /** Whether a receipt records this install, so that update and uninstall know it. */
+  recorded: boolean;
   /** Whether the shell that ran the installer already finds the install directory on PATH. */
   onPathNow: boolean;
   /** That shell's name ("bash", "zsh", "fish"; from $SHELL), for the line that updates it. */

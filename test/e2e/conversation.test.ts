@@ -8,6 +8,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, afterEach, before, beforeEach, describe, it } from "node:test";
+import { readOnlyDuringRun } from "../fixtures/readonly.js";
 import { ReleaseServer, TelemetrySink } from "../fixtures/release-server.js";
 import { cleanHome, makeHome, runInstaller } from "../fixtures/run.js";
 import { publishRelease, serverArgs } from "../fixtures/world.js";
@@ -169,5 +170,28 @@ describe("reinstall elsewhere", () => {
     assert.equal((await runInstaller(home, ["uninstall", "-y"])).code, 0);
     assert.equal(existsSync(join(mybin, "runmat")), false);
     assert.equal(existsSync(join(home, ".local", "bin", "runmat")), false);
+  });
+});
+
+describe("a read-only HOME", () => {
+  it("says why PATH was left alone, and how to remove an install no receipt records", async () => {
+    const dir = await makeHome("dir");
+    const readOnly = await readOnlyDuringRun(home);
+    try {
+      const run = await runInstaller(home, [...serverArgs(server), "--dir", dir], {
+        command: readOnly.command,
+      });
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stderr, /PATH was not changed \(HOME is read-only\)/);
+      assert.doesNotMatch(run.stderr, /--no-modify-path/);
+      assert.match(
+        run.stderr,
+        /No install receipt was written, so runmat-install cannot update or uninstall it: delete .*runmat to remove it\./,
+      );
+      assert.doesNotMatch(run.stderr, /To uninstall:/);
+    } finally {
+      await readOnly.restore();
+      await cleanHome(dir);
+    }
   });
 });
