@@ -1,9 +1,10 @@
 // status, update and uninstall: everything they know comes from the install receipt,
 // so they never guess what to touch.
-import { existsSync } from "node:fs";
+import { existsSync, openSync } from "node:fs";
 import { readdir, rm, rmdir, writeFile } from "node:fs/promises";
 import { basename, join, relative, resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
+import { ReadStream, WriteStream } from "node:tty";
 import { isSharedLibrary } from "../archive/policy.js";
 import { EXIT_UPDATE_AVAILABLE } from "../contract.js";
 import { InstallError, toInstallError } from "../errors.js";
@@ -274,12 +275,32 @@ function checkReceiptIsOurs(receipt: Receipt, runmatHome: string): string | null
   return null;
 }
 
-async function confirm(question: string): Promise<boolean> {
-  const prompt = createInterface({ input: process.stdin, output: process.stderr });
+/**
+ * Asks on the terminal: stdin when it is one, else the controlling terminal (/dev/tty), as
+ * rustup-init.sh does, because `curl … | sh -s -- uninstall` has a pipe for stdin. Null when
+ * there is no terminal to ask on at all.
+ */
+async function confirm(question: string): Promise<boolean | null> {
+  let terminal: { input: NodeJS.ReadableStream; output: NodeJS.WritableStream; close(): void } | null = null;
+  if (process.stdin.isTTY) {
+    terminal = { input: process.stdin, output: process.stderr, close() {} };
+  } else if (process.platform !== "win32") {
+    let fd: number;
+    try {
+      fd = openSync("/dev/tty", "r+");
+    } catch {
+      return null;
+    }
+    const input = new ReadStream(fd);
+    terminal = { input, output: new WriteStream(fd), close: () => input.destroy() };
+  }
+  if (!terminal) return null;
+  const prompt = createInterface({ input: terminal.input, output: terminal.output });
   try {
     return /^y(es)?$/i.test((await prompt.question(`${question} [y/N] `)).trim());
   } finally {
     prompt.close();
+    terminal.close();
   }
 }
 
@@ -299,13 +320,19 @@ export async function runUninstall(
       manualRemovalHint(options),
     );
   }
-  if (
-    !yes &&
-    process.stdin.isTTY &&
-    !(await confirm(`Remove RunMat ${receipt.tag ?? "(unknown version)"} from ${receipt.dir}?`))
-  ) {
-    ui.result("Nothing removed.");
-    return 0;
+  if (!yes) {
+    const answer = await confirm(`Remove RunMat ${receipt.tag ?? "(unknown version)"} from ${receipt.dir}?`);
+    if (answer === null) {
+      throw new InstallError(
+        "usage",
+        "Nothing was removed: uninstall asks first, and there is no terminal to ask on.",
+        "Run it again with -y to remove RunMat without asking (through the one-liner: sh -s -- uninstall -y).",
+      );
+    }
+    if (!answer) {
+      ui.result("Nothing removed.");
+      return 0;
+    }
   }
   for (const file of receipt.files) await rm(file, { force: true });
   for (const edit of receipt.pathEdits) {

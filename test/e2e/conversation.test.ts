@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import { readOnlyDuringRun } from "../fixtures/readonly.js";
 import { ReleaseServer, TelemetrySink } from "../fixtures/release-server.js";
-import { cleanHome, makeHome, runInstaller } from "../fixtures/run.js";
+import { CLI, cleanHome, makeHome, runInstaller } from "../fixtures/run.js";
+import { requireTool } from "../fixtures/system-tools.js";
 import { publishRelease, serverArgs } from "../fixtures/world.js";
 
 let server: ReleaseServer;
@@ -150,6 +151,24 @@ describe("sudo", () => {
     assert.match(run.stderr, /Running as root \(sudo\?\) with HOME=.*belongs to another user/);
     assert.match(run.stderr, /hint: Run the installer without sudo/);
     assert.deepEqual(await readdir(theirs), []);
+  });
+});
+
+describe("uninstall asks at the terminal", () => {
+  it("with no terminal to ask on and no -y: nothing removed, exit 2, and how to confirm", async () => {
+    assert.equal((await runInstaller(home, serverArgs(server))).code, 0);
+    // setsid: a session with no controlling terminal, as in CI or a cron job.
+    requireTool("setsid");
+    const run = await runInstaller(home, [], {
+      command: ["setsid", "-w", process.execPath, CLI, "uninstall"],
+    });
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(
+      run.stderr,
+      /error: Nothing was removed: uninstall asks first, and there is no terminal to ask on\./,
+    );
+    assert.match(run.stderr, /hint: Run it again with -y/);
+    assert.ok(existsSync(join(home, ".local", "bin", "runmat")));
   });
 });
 

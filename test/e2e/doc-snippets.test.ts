@@ -75,6 +75,8 @@ it("every command line in the README and docs/ is run, or says why not", () => {
 
 /** The same command with `uninstall` for `update`, as the README says to. */
 const uninstallFor = (update: string) => update.replace(/ update$/, " uninstall");
+/** `line` typed at a terminal (a pseudo-terminal from script(1)), answering y when asked. */
+const answeringYes = (line: string) => `(sleep 1; printf 'y\\n') | script -qec '${line}' /dev/null`;
 const RUNMAT = '"$HOME/.local/bin/runmat" --version';
 const ONE_LINER = "curl -fsSL https://runmat.org/install.sh | sh";
 
@@ -127,11 +129,11 @@ describe("the README's install, update and uninstall lines, as typed, against th
       { publish: "v0.6.4" },
       ...update("runmat-install update", undefined, [globalBin]),
       { run: "npx runmat-install telemetry disable", cwd: project },
-      { run: uninstallFor("npx runmat-install update"), cwd: project },
+      { run: answeringYes(uninstallFor("npx runmat-install update")), cwd: project },
       { run: RUNMAT },
       { run: "npx runmat-install", cwd: project },
       { run: RUNMAT },
-      { run: uninstallFor(`${ONE_LINER} -s -- update`) },
+      { run: answeringYes(uninstallFor(`${ONE_LINER} -s -- update`)) },
       { run: `${RUNMAT}; cat "$HOME/.profile" "$HOME/.bashrc"` },
     ]);
   });
@@ -183,13 +185,16 @@ describe("the README's install, update and uninstall lines, as typed, against th
   });
 
   it("each uninstall line removes RunMat and the startup lines", () => {
-    const npxUninstall = result("npx runmat-install uninstall");
+    const npxUninstall = result(answeringYes("npx runmat-install uninstall"));
     assert.equal(npxUninstall.code, 0, npxUninstall.stderr);
+    // Asked at the terminal even through the pipe of `curl … | sh`, and answered.
+    assert.match(npxUninstall.stdout, /Remove RunMat v0\.6\.4 from .* \[y\/N\]/);
     assert.notEqual(result(RUNMAT, 4).code, 0, "runmat is gone after npx runmat-install uninstall");
     assert.equal(result("npx runmat-install").code, 0, result("npx runmat-install").stderr);
     assert.equal(result(RUNMAT, 5).stdout.trim(), "runmat 0.6.4");
-    const shUninstall = result(uninstallFor(`${ONE_LINER} -s -- update`));
+    const shUninstall = result(answeringYes(uninstallFor(`${ONE_LINER} -s -- update`)));
     assert.equal(shUninstall.code, 0, shUninstall.stderr);
+    assert.match(shUninstall.stdout, /Remove RunMat v0\.6\.4 from .* \[y\/N\]/);
     const last = world.steps.at(-1)!;
     assert.doesNotMatch(last.stdout, /runmat \d/);
     assert.doesNotMatch(last.stdout, /runmat-install/);
