@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -182,5 +184,50 @@ describe("Ctrl-C at an interactive terminal", () => {
         }
       });
     }
+  }
+});
+
+describe("a release lookup that never answers, at a real terminal", () => {
+  for (const columns of [80, 40]) {
+    it(`at ${columns} columns: a spinner says what it waits for, and each retry is said above it`, async () => {
+      const home = await makeHome("tty-lookup");
+      const silent = createServer(() => {});
+      await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+      const api = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+      const terminal = await Terminal.open(
+        {
+          HOME: home,
+          PATH: `${join(process.execPath, "..")}:/usr/bin:/bin`,
+          TERM: "xterm-256color",
+          RUNMAT_NO_TELEMETRY: "1",
+          PS1: "$ ",
+          PROMPT_COMMAND: 'echo "EXIT=$?"',
+        },
+        columns,
+      );
+      try {
+        const line = `${process.execPath} ${CLI} --github-api ${api} --timeout 1`;
+        let spinning = "";
+        const { output, status } = await terminal.command(line, async () => {
+          // Something on screen while nothing has come back yet: the spinner's line.
+          const screen = await terminal.waitFor(/Looking up/, 20_000, (text) =>
+            text.slice(text.lastIndexOf(line)),
+          );
+          spinning = screen.slice(screen.lastIndexOf(line) + line.length);
+        });
+        assert.equal(status, 3, output);
+        assert.equal(output.match(/trying again \(\d of 4\)/g)?.length, 3, output);
+        assert.match(output, /error: Release lookup failed after 4 attempts: .* stopped answering/);
+        // The spinner's line is redrawn in place: wider than the terminal, it would wrap and smear.
+        const shown = spinning.split("\n").filter((text) => text.includes("Looking up"));
+        assert.equal(shown.length, 1, spinning);
+        assert.ok(shown[0].length <= columns, `wider than ${columns}: ${shown[0]}`);
+      } finally {
+        await terminal.close();
+        silent.closeAllConnections();
+        silent.close();
+        await cleanHome(home);
+      }
+    });
   }
 });
