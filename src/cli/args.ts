@@ -19,6 +19,7 @@ import { checkUrlAllowed } from "../net/url-policy.js";
 import type { CommonOptions, InstallOptions, ReleaseOptions, UpdateOptions } from "../options.js";
 import { parseRequestedTag } from "../release/versions.js";
 import { VERSION } from "../version.js";
+import { wrapLine } from "./ui.js";
 
 export type Invocation =
   | { command: "install"; options: InstallOptions }
@@ -68,35 +69,6 @@ function exitCodeHelp(): string {
     .join("\n");
 }
 
-/**
- * A help line wrapped to the terminal: the words of its meaning continue under the meaning's
- * first column (or four columns in, where that leaves too little room), never mid-word.
- */
-export function wrapHelpLine(line: string, columns: number): string {
-  if (line.length <= columns) return line;
-  // "  NAME   meaning": the meaning's column; a name wider than the terminal is wrapped as words.
-  const found = /^(\s*\S+(?: \S+)*\s{2,})/.exec(line);
-  const gap = found && found[1].trimEnd().length <= columns ? found : null;
-  const prefix = gap ? gap[1] : (/^\s*/.exec(line)?.[0] ?? "");
-  const hang = gap && prefix.length <= columns / 2 ? prefix.length : 4;
-  const lines: string[] = [];
-  let current = prefix;
-  let first = true;
-  for (const word of line.slice(prefix.length).trim().split(/\s+/)) {
-    const next = first ? `${current}${word}` : `${current} ${word}`;
-    // The name alone already fills the line: its meaning starts on the next one.
-    const wrap = first ? next.length > columns && current.trim() !== "" : next.length > columns;
-    if (wrap) {
-      lines.push(current.trimEnd());
-      current = `${" ".repeat(hang)}${word}`;
-    } else {
-      current = next;
-    }
-    first = false;
-  }
-  return [...lines, current].join("\n");
-}
-
 function helpEpilogue(columns: number): string {
   // Long names get a line of their own, so the meanings stay in one readable column.
   const width = 26;
@@ -121,7 +93,7 @@ Examples:
 Docs: https://runmat.org/docs/install`;
   return text
     .split("\n")
-    .map((line) => wrapHelpLine(line, columns))
+    .map((line) => wrapLine(line, columns))
     .join("\n");
 }
 

@@ -51,6 +51,36 @@ function fitTo(width: number, full: string, short = full): string {
 }
 
 /**
+ * A line wrapped to the terminal between words, never inside one. In "  NAME   meaning" (help's
+ * lists) the meaning continues under its first column, or four columns in where that is too far.
+ */
+export function wrapLine(line: string, columns: number): string {
+  if (line.length <= columns) return line;
+  // "  NAME   meaning": the meaning's column; a name wider than the terminal is wrapped as words.
+  const found = /^(\s*\S+(?: \S+)*\s{2,})/.exec(line);
+  const gap = found && found[1].trimEnd().length <= columns ? found : null;
+  const prefix = gap ? gap[1] : (/^\s*/.exec(line)?.[0] ?? "");
+  // Help's lists hang under the meaning; a sentence's next line is indented two columns.
+  const hang = gap && prefix.length <= columns / 2 ? prefix.length : gap ? 4 : prefix.length + 2;
+  const lines: string[] = [];
+  let current = prefix;
+  let first = true;
+  for (const word of line.slice(prefix.length).trim().split(/\s+/)) {
+    const next = first ? `${current}${word}` : `${current} ${word}`;
+    // The name alone already fills the line: its meaning starts on the next one.
+    const wrap = first ? next.length > columns && current.trim() !== "" : next.length > columns;
+    if (wrap) {
+      lines.push(current.trimEnd());
+      current = `${" ".repeat(hang)}${word}`;
+    } else {
+      current = next;
+    }
+    first = false;
+  }
+  return [...lines, current].join("\n");
+}
+
+/**
  * Text that comes (or may come) from a server, made safe to print on one line: control
  * characters (escape sequences, newlines, carriage returns) are shown escaped, never obeyed.
  */
@@ -83,7 +113,12 @@ export class Ui {
 
   /** Progress and status lines: stderr, silent under --quiet and --json. */
   info(message: string): void {
-    if (this.mode === "normal" || this.mode === "verbose") this.above(`${message}\n`);
+    if (this.mode === "normal" || this.mode === "verbose") this.above(`${this.fit(message)}\n`);
+  }
+
+  /** On a terminal, a message wraps at its width between words, not inside one. */
+  private fit(message: string): string {
+    return this.interactive ? wrapLine(message, this.stderr.columns ?? 80) : message;
   }
 
   /** Writes a line above a running spinner, which is drawn again below it. */
@@ -127,7 +162,10 @@ export class Ui {
 
   /** One line, whatever the message holds. */
   warn(message: string): void {
-    if (this.mode !== "json") this.above(`${this.paint("33", "warning:")} ${printable(message)}\n`);
+    if (this.mode !== "json") {
+      const text = this.fit(`warning: ${printable(message)}`);
+      this.above(`${this.paint("33", "warning:")}${text.slice("warning:".length)}\n`);
+    }
   }
 
   debug(message: string): void {
