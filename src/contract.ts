@@ -188,28 +188,28 @@ export type DistroFamily = keyof typeof PACKAGE_MANAGERS;
 
 /**
  * The libraries RunMat's Linux build links dynamically (its release workflow builds on Ubuntu
- * with libopenblas-dev, liblapack-dev, libhdf5-dev, libzmq3-dev and libssl-dev), by the start
- * of their file names, with the runtime package that provides each per distribution family.
+ * with libopenblas-dev, liblapack-dev, libhdf5-dev, libzmq3-dev and libssl-dev), by how their
+ * file names start, with the runtime package that provides each per distribution family.
  * `debianT64` is the name after Debian's 64-bit time_t transition (Ubuntu 24.04, Debian 13).
  */
 export const SYSTEM_LIBRARIES = [
   {
-    soname: "libopenblas.so",
+    sonames: ["libopenblas.so"],
     family: "OpenBLAS",
     packages: { debian: "libopenblas0", fedora: "openblas", arch: "openblas", suse: "libopenblas_pthreads0" },
   },
   {
-    soname: "liblapack.so",
+    sonames: ["liblapack.so"],
     family: "LAPACK",
     packages: { debian: "liblapack3", fedora: "lapack", arch: "lapack", suse: "liblapack3" },
   },
   {
-    soname: "libblas.so",
+    sonames: ["libblas.so"],
     family: "BLAS",
     packages: { debian: "libblas3", fedora: "blas", arch: "blas", suse: "libblas3" },
   },
   {
-    soname: "libhdf5",
+    sonames: ["libhdf5"],
     family: "HDF5",
     packages: {
       debian: "libhdf5-103-1",
@@ -220,12 +220,12 @@ export const SYSTEM_LIBRARIES = [
     },
   },
   {
-    soname: "libzmq.so",
+    sonames: ["libzmq.so"],
     family: "ZeroMQ",
     packages: { debian: "libzmq5", fedora: "zeromq", arch: "zeromq", suse: "libzmq5" },
   },
   {
-    soname: "libssl.so.3",
+    sonames: ["libssl.so.3", "libcrypto.so.3"],
     family: "OpenSSL",
     packages: {
       debian: "libssl3",
@@ -236,18 +236,7 @@ export const SYSTEM_LIBRARIES = [
     },
   },
   {
-    soname: "libcrypto.so.3",
-    family: "OpenSSL",
-    packages: {
-      debian: "libssl3",
-      debianT64: "libssl3t64",
-      fedora: "openssl-libs",
-      arch: "openssl",
-      suse: "libopenssl3",
-    },
-  },
-  {
-    soname: "libgfortran.so",
+    sonames: ["libgfortran.so"],
     family: "gfortran",
     packages: { debian: "libgfortran5", fedora: "libgfortran", arch: "gcc-libs", suse: "libgfortran5" },
   },

@@ -119,10 +119,14 @@ function usesT64(os: OsRelease): boolean {
   return false;
 }
 
+function providedBy(row: (typeof SYSTEM_LIBRARIES)[number], library: string): boolean {
+  return row.sonames.some((prefix) => library.startsWith(prefix));
+}
+
 /** The library families of RunMat's build that `libraries` belong to ("OpenBLAS", …), each once. */
 export function libraryFamilies(libraries: string[]): string[] {
   const families = libraries
-    .map((name) => SYSTEM_LIBRARIES.find((row) => name.startsWith(row.soname))?.family)
+    .map((name) => SYSTEM_LIBRARIES.find((row) => providedBy(row, name))?.family)
     .filter((family): family is (typeof SYSTEM_LIBRARIES)[number]["family"] => family !== undefined);
   return [...new Set(families)];
 }
@@ -136,7 +140,7 @@ export function installCommand(libraries: string[], os: OsRelease): string | nul
   if (!family) return null;
   const packages: string[] = [];
   for (const name of libraries) {
-    const row = SYSTEM_LIBRARIES.find((candidate) => name.startsWith(candidate.soname));
+    const row = SYSTEM_LIBRARIES.find((candidate) => providedBy(candidate, name));
     if (!row) continue;
     const names: Partial<Record<string, string>> = row.packages;
     const pkg = family === "debian" && usesT64(os) && names.debianT64 ? names.debianT64 : names[family];

@@ -5,11 +5,12 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { inNamedHosts, type StepResult, type WorldResult } from "../fixtures/named-hosts.js";
+import { globalInstall, packThisCheckout, projectWith } from "../fixtures/package.js";
 import { cleanHome, makeHome, ROOT } from "../fixtures/run.js";
 
 /** The command lines of every sh and powershell block, without their trailing comments. */
@@ -93,22 +94,9 @@ describe("the README's install, update and uninstall lines, as typed, against th
   before(async () => {
     work = await mkdtemp(join(tmpdir(), "runmat-snippets-"));
     home = await makeHome("snippets");
-    // npm test has built dist/: packing must not rebuild it under the tests running beside this one.
-    execFileSync("npm", ["pack", "--silent", "--ignore-scripts", "--pack-destination", work], {
-      cwd: ROOT,
-      stdio: "ignore",
-    });
-    const tarball = join(work, readdirSync(work).find((name) => name.endsWith(".tgz"))!);
-    // A project with runmat-install as a dependency, where `npx runmat-install` finds it, and a
-    // global prefix as `npm install -g` makes one: both from this checkout's package.
-    project = join(work, "project");
-    await mkdir(project);
-    await writeFile(join(project, "package.json"), JSON.stringify({ private: true }));
-    const npm = ["--no-audit", "--no-fund", "--loglevel=error"];
-    execFileSync("npm", ["install", tarball, ...npm], { cwd: project, stdio: "ignore" });
-    const prefix = join(work, "global");
-    execFileSync("npm", ["install", "--global", "--prefix", prefix, tarball, ...npm], { stdio: "ignore" });
-    globalBin = join(prefix, "bin");
+    const tarball = packThisCheckout(work);
+    project = await projectWith(tarball, work);
+    globalBin = globalInstall(tarball, work);
 
     const update = (line: string, cwd?: string, pathPrefix?: string[]) => [
       { run: line, cwd, pathPrefix },

@@ -4,14 +4,14 @@
 // all, a captive portal's login page, and a certificate nothing here trusts. Each ends in an
 // install, or in one error that names the host and the fix, exit 3, and nothing written.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { inNamedHosts, type StepResult } from "../fixtures/named-hosts.js";
-import { cleanHome, makeHome, ROOT } from "../fixtures/run.js";
+import { packThisCheckout, projectWith } from "../fixtures/package.js";
+import { cleanHome, makeHome } from "../fixtures/run.js";
 import { toolDirectory } from "../fixtures/tools.js";
 
 const ONE_LINER = "curl -fsSL https://runmat.org/install.sh | sh";
@@ -23,19 +23,7 @@ let noNode: string;
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), "runmat-networks-"));
-  // npm test has built dist/: packing must not rebuild it under the tests running beside this one.
-  execFileSync("npm", ["pack", "--silent", "--ignore-scripts", "--pack-destination", work], {
-    cwd: ROOT,
-    stdio: "ignore",
-  });
-  const tarball = join(work, readdirSync(work).find((name) => name.endsWith(".tgz"))!);
-  project = join(work, "project");
-  await mkdir(project);
-  await writeFile(join(project, "package.json"), JSON.stringify({ private: true }));
-  execFileSync("npm", ["install", tarball, "--no-audit", "--no-fund", "--loglevel=error"], {
-    cwd: project,
-    stdio: "ignore",
-  });
+  project = await projectWith(packThisCheckout(work), work);
   // A PATH without node: install.sh then runs the single binary (Node 22), not the npm code.
   noNode = await toolDirectory(work, NODE_FREE_TOOLS);
 });

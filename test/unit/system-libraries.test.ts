@@ -87,11 +87,13 @@ describe("the command that installs what is missing", () => {
           ? "arch"
           : "suse";
     for (const row of SYSTEM_LIBRARIES) {
-      it(`${name}: ${row.soname} (${row.family})`, () => {
-        const packages: Record<string, string> = row.packages;
-        const expected = T64(name) && packages.debianT64 ? packages.debianT64 : packages[family];
-        assert.equal(installCommand([`${row.soname}.5`], release(fields)), manager.replace("{}", expected));
-      });
+      for (const soname of row.sonames) {
+        it(`${name}: ${soname} (${row.family})`, () => {
+          const packages: Record<string, string> = row.packages;
+          const expected = T64(name) && packages.debianT64 ? packages.debianT64 : packages[family];
+          assert.equal(installCommand([`${soname}.5`], release(fields)), manager.replace("{}", expected));
+        });
+      }
     }
   }
 
