@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -12,6 +12,7 @@ import { VERSION } from "../../src/version.js";
 import { assertBinariesBuilt, RELEASE_DIR, SEA_TARGETS, seaBinary } from "../fixtures/binaries.js";
 import { ReleaseServer, TelemetrySink } from "../fixtures/release-server.js";
 import { cleanHome, makeHome, runInstaller } from "../fixtures/run.js";
+import { requireTool } from "../fixtures/system-tools.js";
 import { assertWine, WINE } from "../fixtures/wine.js";
 import { publishRelease, serverArgs } from "../fixtures/world.js";
 
@@ -192,6 +193,38 @@ describe("single binaries", () => {
       assert.match(query.output, /Path\s+REG_EXPAND_SZ\s+C:\\keep\\one;%SystemRoot%\\other\s*$/m);
       const bin = join(prefix, "drive_c", "users", process.env.USER ?? "root", ".runmat", "bin");
       assert.equal(existsSync(join(bin, "runmat.exe")), false);
+    });
+    it("a runmat.exe whose DLL is missing: exit 7, said in words with the fix, nothing placed", async () => {
+      // Built with mingw against a DLL that the archive then leaves out, as a broken release would.
+      requireTool("x86_64-w64-mingw32-gcc");
+      const build = join(work, "dll-missing");
+      await mkdir(build);
+      await writeFile(join(build, "blas.c"), "int blas_value(void) { return 1; }\n");
+      await writeFile(
+        join(build, "main.c"),
+        '#include <stdio.h>\nint blas_value(void);\nint main(void) { printf("runmat 0.6.1 %d\\n", blas_value()); return 0; }\n',
+      );
+      const gcc = (args: string[]) => run("x86_64-w64-mingw32-gcc", args, { cwd: build });
+      await gcc(["-shared", "-o", "runmat_blas.dll", "blas.c"]);
+      await gcc(["-o", "runmat.exe", "main.c", "runmat_blas.dll"]);
+      const archive = new AdmZip();
+      archive.addFile("runmat.exe", await readFile(join(build, "runmat.exe")));
+      const zipPath = join(work, "runmat-v0.6.1-windows-x86_64.zip");
+      archive.writeZip(zipPath);
+      const dir = join(work, "dll-missing-bin");
+      const { code, output } = await wine([
+        seaBinary("runmat-install-win-x64.exe"),
+        "--archive",
+        `Z:${zipPath.replace(/\//g, "\\")}`,
+        "--dir",
+        `Z:${dir.replace(/\//g, "\\")}`,
+        "--no-modify-path",
+        "--no-telemetry",
+      ]);
+      assert.equal(code, 7, output);
+      assert.match(output, /it could not start, a DLL it needs was not found/);
+      assert.match(output, /hint: .*Microsoft Visual C\+\+ Redistributable/);
+      assert.equal(existsSync(join(dir, "runmat.exe")), false, "nothing placed");
     });
   });
 });
