@@ -152,12 +152,17 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
       // From here on the new install is kept: PATH edits and the receipt run to the end
       // even if a signal arrives (cli/install-command.ts only aborts; nothing below watches the signal).
       const path = await addToPath(options, modifyPath, target, deps.env, false);
+      // Read again under the lock: an install that finished while this one downloaded has
+      // recorded what it created, and that record must be kept, not overwritten.
+      const latest = await readReceipt(options.runmatHome);
+      const recordedBefore =
+        latest.state === "ok" && latest.receipt.dir === options.dir ? latest.receipt : earlier;
       const receipt = newReceipt(
         options,
         modifyPath,
         { tag, platform: source.platform, files: release.files },
         {
-          earlier,
+          earlier: recordedBefore,
           createdDirs: [
             ...(createdDir ? directoriesBetween(createdDir, options.dir) : []),
             ...path.createdDirs,

@@ -214,3 +214,23 @@ describe("a read-only HOME", () => {
     }
   });
 });
+
+describe("two installs at once", () => {
+  it("keep the record of the directory the first one created: uninstall then removes it", async () => {
+    const dir = join(home, "tools", "bin");
+    // The first download is quick, the second slow: the one that created the directory commits first.
+    server.fault("/download/", { kind: "slow", chunks: 10, delayMs: 50 }, 1);
+    server.fault("/download/", { kind: "slow", chunks: 40, delayMs: 50 }, 1, 1);
+    const first = runInstaller(home, [...serverArgs(server), "--dir", dir, "--no-modify-path"]);
+    for (let i = 0; i < 400 && !server.requests.some((r) => r.path.includes("/download/")); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    const second = runInstaller(home, [...serverArgs(server), "--dir", dir, "--no-modify-path", "--force"]);
+    const [a, b] = await Promise.all([first, second]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(b.code, 0, b.stderr);
+    const uninstall = await runInstaller(home, ["uninstall", "-y"]);
+    assert.equal(uninstall.code, 0, uninstall.stderr);
+    assert.equal(existsSync(join(home, "tools")), false, "the directories the install created are gone");
+  });
+});
