@@ -5,6 +5,7 @@
 // back, send install_failed, exit 130, and leave the terminal in the mode it found it in.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:http";
@@ -232,4 +233,80 @@ describe("a release lookup that never answers, at a real terminal", () => {
       }
     });
   }
+});
+
+describe("long steps at a real terminal", () => {
+  async function openTerminal(home: string): Promise<Terminal> {
+    return Terminal.open({
+      HOME: home,
+      PATH: `${join(process.execPath, "..")}:/usr/bin:/bin`,
+      TERM: "xterm-256color",
+      RUNMAT_NO_TELEMETRY: "1",
+      PS1: "$ ",
+      PROMPT_COMMAND: 'echo "EXIT=$?"',
+    });
+  }
+
+  it("a slow smoke test: a spinner says RunMat is being checked", async () => {
+    const home = await makeHome("tty-smoke");
+    const terminal = await openTerminal(home);
+    try {
+      server.reset();
+      const slow = "#!/bin/sh\nsleep 3\necho runmat 0.6.1\n";
+      server.publish("v0.6.1", [
+        { name: assetName("v0.6.1"), data: tarGz([{ name: "runmat", content: slow, mode: 0o755 }]) },
+      ]);
+      const line = `${process.execPath} ${CLI} ${serverArgs(server).join(" ")}`;
+      const { output, status } = await terminal.command(line, async () => {
+        await terminal.waitFor(/Checking that RunMat v0\.6\.1 starts/, 30_000, (s) =>
+          s.slice(s.lastIndexOf(line)),
+        );
+      });
+      assert.equal(status, 0, output);
+    } finally {
+      await terminal.close();
+      await cleanHome(home);
+    }
+  });
+
+  it("a segmented download on slow connections: the byte counter moves as bytes arrive, not per segment", async () => {
+    const home = await makeHome("tty-segments");
+    const terminal = await openTerminal(home);
+    try {
+      server.reset();
+      // 9 MiB of random bytes: segmented (8 MiB or more), three 4 MiB segments' worth.
+      const payload = randomBytes(9 * 1024 * 1024);
+      server.publish("v0.6.1", [
+        {
+          name: assetName("v0.6.1"),
+          data: tarGz([
+            { name: "runmat", content: "#!/bin/sh\necho runmat 0.6.1\n", mode: 0o755 },
+            { name: "runmat-data.so", content: payload, mode: 0o644 },
+          ]),
+        },
+      ]);
+      server.pace = { bytesPerSecond: 256 * 1024, firstByteMs: 0 };
+      const line = `${process.execPath} ${CLI} ${serverArgs(server).join(" ")}`;
+      const counters = new Set<string>();
+      const { output, status } = await terminal.command(line, async () => {
+        for (let i = 0; i < 400; i++) {
+          const screen = await terminal.screen();
+          const shown = screen.slice(screen.lastIndexOf(line));
+          if (/Downloaded/.test(shown) || /EXIT=/.test(shown)) break;
+          const counter = /Downloading.*?([\d.]+ (?:KiB|MiB))/.exec(
+            shown.split("\n").findLast((l) => /Downloading/.test(l)) ?? "",
+          );
+          if (counter) counters.add(counter[1]);
+          await delay(150);
+        }
+      });
+      assert.equal(status, 0, output);
+      // Counted per 4 MiB segment it would show at most 0, 4 and 8 MiB.
+      assert.ok(counters.size >= 5, `the counter showed only ${[...counters].join(", ")}`);
+    } finally {
+      server.pace = null;
+      await terminal.close();
+      await cleanHome(home);
+    }
+  });
 });
