@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer as createHttpServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { cpus, tmpdir } from "node:os";
@@ -128,6 +129,23 @@ async function interleaved(
     times.b.push(await b());
   }
   return { a: median(times.a), b: median(times.b) };
+}
+
+/** Milliseconds until `command` first writes to stderr (then it is stopped): how soon a user sees something. */
+function firstOutputMs(command: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn(command[0], command.slice(1), {
+      env: { PATH: process.env.PATH, ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    child.stderr.once("data", () => {
+      resolve(Number(process.hrtime.bigint() - started) / 1e6);
+      child.kill("SIGKILL");
+    });
+    child.on("error", reject);
+    child.on("close", () => reject(new Error(`${command[0]} ended without a word on stderr`)));
+  });
 }
 
 async function timedOk(command: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
@@ -469,6 +487,32 @@ async function startupBenchmarks() {
   } else {
     push("SEA binary `--help`, cold start", "not built (npm run build:binaries)", "—", null, "≤ 2×", null);
   }
+  if (existsSync(SEA)) {
+    // Against an API that accepts and never answers: the first line is the lookup being said.
+    const silent = createHttpServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const api = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const times: number[] = [];
+    try {
+      for (let i = 0; i < runs; i++) {
+        times.push(
+          await firstOutputMs([SEA, "--github-api", api], { HOME: tmpdir(), RUNMAT_NO_TELEMETRY: "1" }),
+        );
+      }
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
+    }
+    const first = median(times);
+    push(
+      "SEA binary: time to its first line, release lookup that never answers",
+      ms(first),
+      "(absolute)",
+      null,
+      "≤ 300 ms",
+      first <= 300,
+    );
+  }
 }
 
 async function bootstrapBenchmarks(server: ReleaseServer, work: string) {
@@ -521,6 +565,27 @@ async function bootstrapBenchmarks(server: ReleaseServer, work: string) {
       target ? kb <= target : null,
     );
   }
+  // A warm cache without Node: the binary is neither downloaded nor unpacked again.
+  const warm = {
+    PATH: toolsWithXz,
+    HOME: await mkdtemp(join(work, "boot-warm-")),
+    CI: "true",
+    RUNMAT_NO_TELEMETRY: "1",
+    RUNMAT_INSTALLER_URL: `${server.url}/installer`,
+  };
+  const help = ["dash", join(ROOT, "bootstrap", "install.sh"), "--help"];
+  await timedOk(help, warm);
+  const warmRuns: number[] = [];
+  for (let i = 0; i < RUNS; i++) warmRuns.push(await timedOk(help, warm));
+  const warmHelp = median(warmRuns);
+  push(
+    "warm `install.sh --help` without Node (the single binary cached and unpacked)",
+    ms(warmHelp),
+    "(absolute)",
+    null,
+    "≤ 1000 ms",
+    warmHelp <= 1000,
+  );
 }
 
 async function relayBenchmarks() {

@@ -20,6 +20,8 @@ it("npm run bench -- --smoke produces every figure", async () => {
     "peak RSS",
     "telemetry cost, endpoint hanging",
     "endpoint that moved",
+    "time to its first line",
+    "warm `install.sh --help`",
     "cold start",
     "install.sh",
     "relay",
