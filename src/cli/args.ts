@@ -201,30 +201,47 @@ function addOutputOptions(command: Command): Command {
     .option("--json", "print one JSON object with the result on stdout");
 }
 
+/** The options few need, under their own heading in --help (the README's "Advanced"). */
+function advanced(flags: string, description: string): Option {
+  return new Option(flags, description).helpGroup("Advanced options:");
+}
+
 function addReleaseOptions(command: Command): Command {
   return command
-    .option("--repo <owner/name>", `GitHub repository to install from (default: ${DEFAULT_REPO})`)
-    .option(
-      "--github-api <url>",
-      `GitHub API base URL, for GitHub Enterprise or mirrors (default: ${DEFAULT_API})`,
+    .addOption(
+      advanced("--repo <owner/name>", `GitHub repository to install from (default: ${DEFAULT_REPO})`),
     )
-    .option("--timeout <seconds>", "seconds to connect or stall before a download retry (default: 30)")
-    .option(
-      "--cacert <file>",
-      "also trust the certificate authorities in this PEM file (the system's are trusted already)",
+    .addOption(
+      advanced(
+        "--github-api <url>",
+        `GitHub API base URL, for GitHub Enterprise or mirrors (default: ${DEFAULT_API})`,
+      ),
+    )
+    .addOption(
+      advanced("--timeout <seconds>", "seconds to connect or stall before a download retry (default: 30)"),
+    )
+    .addOption(
+      advanced(
+        "--cacert <file>",
+        "also trust the certificate authorities in this PEM file (the system's are trusted already)",
+      ),
     );
 }
 
 function addUpdateOptions(command: Command): Command {
   return addReleaseOptions(command)
-    .option("--require-checksum", "fail when the release publishes no SHA-256 for the asset")
-    .option(
-      "--skip-smoke-test",
-      "place RunMat even if it cannot start yet (system libraries you will add): no library check or smoke test",
+    .addOption(advanced("--require-checksum", "fail when the release publishes no SHA-256 for the asset"))
+    .addOption(
+      advanced(
+        "--skip-smoke-test",
+        "place RunMat even if it cannot start yet (system libraries you will add): no library check or smoke test",
+      ),
     )
-    .option(
-      "--connections <n>",
-      `connections for a download of ${SEGMENTED_MIN_BYTES / 1024 ** 2} MiB or more, when the server allows (default: ${DEFAULT_CONNECTIONS}; 1: one stream)`,
+    .addOption(
+      advanced(
+        "--connections <n>",
+        `connections for a download of ${SEGMENTED_MIN_BYTES / 1024 ** 2} MiB or more, when the server allows (default: ${DEFAULT_CONNECTIONS}; 1: one stream)`,
+      ),
     )
     .option("--no-telemetry", "send no install telemetry for this run");
 }

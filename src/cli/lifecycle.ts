@@ -161,25 +161,17 @@ export async function runStatus(
   const receipt = read.state === "ok" ? read.receipt : null;
   const binary = receipt?.files[0] ?? null;
   const onPath = binary ? findOnPath(basename(binary), env, existsSync) : null;
-  const latest = offline
-    ? null
-    : await latestRelease(options, ui, env).then(
-        (latest) => latest.tag,
-        () => null,
-      );
   const edits = receipt
     ? await Promise.all(receipt.pathEdits.map(async (edit) => ({ edit, inPlace: await editIsInPlace(edit) })))
     : [];
   const consent = await resolveConsent(env, options);
   const start = receipt && binary ? await startsNow(binary, receipt, options) : null;
-  const status = {
+  const local = {
     installed: receipt !== null,
     version: receipt ? (receipt.tag ?? "unknown") : null,
     path: binary,
     onPath: onPath !== null && binary !== null && resolve(onPath) === resolve(binary),
     shadowedBy: onPath && binary && resolve(onPath) !== resolve(binary) ? onPath : null,
-    latest,
-    updateAvailable: Boolean(receipt && latest && isNewer(latest, receipt.tag)),
     starts: start?.starts ?? null,
     startProblem: start?.problem ?? null,
     smokeTestAtInstall: receipt?.smokeTest ?? null,
@@ -187,32 +179,41 @@ export async function runStatus(
     telemetry: { enabled: consent.enabled, reason: consent.reason },
     receipt: read.state === "corrupt" ? `corrupt: ${read.reason}` : read.state,
   };
+  // What this machine knows is said first; the network's answer (bounded by --timeout) after it.
+  if (ui.mode !== "json") {
+    const lines = receipt
+      ? [
+          `RunMat ${local.version} at ${binary}`,
+          local.onPath
+            ? "runmat on PATH: yes"
+            : `runmat on PATH: ${local.shadowedBy ? `no, shadowed by ${local.shadowedBy}` : "no (open a new shell?)"}`,
+          start?.starts
+            ? "runmat starts: yes"
+            : `runmat starts: no: ${start?.problem}${start?.fix ? `\n  fix: ${start.fix}` : ""}`,
+          ...(receipt.smokeTest === "skipped" ? ["installed with --skip-smoke-test: not checked then"] : []),
+        ]
+      : [`RunMat is not installed by runmat-install (receipt: ${local.receipt}).`];
+    for (const { edit, inPlace } of edits) {
+      const where = edit.kind === "registry" ? `${edit.key}\\${edit.name}` : edit.path;
+      lines.push(`PATH edit ${where}: ${inPlace ? "in place" : "missing"}`);
+    }
+    lines.push(`telemetry: ${consent.reason}`);
+    ui.result(lines.join("\n"));
+  }
+  const latest = offline
+    ? null
+    : await latestRelease(options, ui, env).then(
+        (latest) => latest.tag,
+        () => null,
+      );
+  const updateAvailable = Boolean(receipt && latest && isNewer(latest, receipt.tag));
   if (ui.mode === "json") {
-    ui.json(status);
-    return 0;
-  }
-  const lines = receipt
-    ? [
-        `RunMat ${status.version} at ${binary}`,
-        status.onPath
-          ? "runmat on PATH: yes"
-          : `runmat on PATH: ${status.shadowedBy ? `no, shadowed by ${status.shadowedBy}` : "no (open a new shell?)"}`,
-        start?.starts
-          ? "runmat starts: yes"
-          : `runmat starts: no: ${start?.problem}${start?.fix ? `\n  fix: ${start.fix}` : ""}`,
-        ...(receipt.smokeTest === "skipped" ? ["installed with --skip-smoke-test: not checked then"] : []),
-      ]
-    : [`RunMat is not installed by runmat-install (receipt: ${status.receipt}).`];
-  if (!offline)
-    lines.push(
-      `latest release: ${latest ?? "unknown (offline?)"}${status.updateAvailable ? " (update available: runmat-install update)" : ""}`,
+    ui.json({ ...local, latest, updateAvailable });
+  } else if (!offline) {
+    ui.result(
+      `latest release: ${latest ?? "unknown (offline?)"}${updateAvailable ? " (update available: runmat-install update)" : ""}`,
     );
-  for (const { edit, inPlace } of edits) {
-    const where = edit.kind === "registry" ? `${edit.key}\\${edit.name}` : edit.path;
-    lines.push(`PATH edit ${where}: ${inPlace ? "in place" : "missing"}`);
   }
-  lines.push(`telemetry: ${consent.reason}`);
-  ui.result(lines.join("\n"));
   return 0;
 }
 

@@ -91,7 +91,20 @@ function entryPoint(script: string | undefined): string {
   }
 }
 
+/**
+ * A reader that went away (`… | head -1`) is not a failure of the install: what it no longer
+ * reads is dropped, and the run ends with its own exit code, not a stack trace.
+ */
+function ignoreClosedOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code !== "EPIPE") throw error;
+    });
+  }
+}
+
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  ignoreClosedOutput();
   const context: CliContext = {
     env,
     platform: process.platform,

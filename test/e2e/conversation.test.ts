@@ -46,6 +46,22 @@ describe("never silent", () => {
     assert.equal(lines.filter((line) => /trying again \(\d of 4\)/.test(line)).length, 3);
   });
 
+  it("status says what this machine knows first, then looks the release up, saying so", async () => {
+    assert.equal((await runInstaller(home, serverArgs(server))).code, 0);
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const api = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const run = await runInstaller(home, ["status", "--github-api", api, "--timeout", "0.3"]).finally(() => {
+      silent.closeAllConnections();
+      silent.close();
+    });
+    assert.equal(run.code, 0, run.stderr);
+    const lines = run.stdout.trim().split("\n");
+    assert.match(lines[0], /^RunMat v0\.6\.1 at /);
+    assert.match(lines.at(-1) ?? "", /^latest release: unknown \(offline\?\)$/);
+    assert.match(run.stderr, /^Looking up the latest RunMat release on 127\.0\.0\.1:\d+\.\.\.$/m);
+  });
+
   it("the telemetry notice comes first, and says two events, even when the run fails at once", async () => {
     const sink = await new TelemetrySink().start();
     try {

@@ -156,6 +156,14 @@ describe("the README's install, update and uninstall lines, as typed, against th
     }
   });
 
+  it("each way of installing is told apart: shell, npx, and npm for `npm install -g`", () => {
+    // Before telemetry was disabled: the one-liner and its update, npx's update, npm -g's update.
+    assert.deepEqual(
+      world.events.slice(0, 8).map((event) => event.method),
+      ["shell", "shell", "shell", "shell", "npx", "npx", "npm", "npm"],
+    );
+  });
+
   it("each update line installs the newer release", () => {
     const lines = [`${ONE_LINER} -s -- update`, "npx runmat-install update", "runmat-install update"];
     lines.forEach((line, i) => {
