@@ -75,12 +75,14 @@ async function latestRelease(
   options: ReleaseOptions,
   ui: Ui,
   env: NodeJS.ProcessEnv,
+  quick = false,
 ): Promise<{ tag: Tag; release?: Release }> {
   const http = await gitHubClient(
     options,
     new AbortController().signal,
     { debug: (m) => ui.debug(m), retrying: (m) => ui.warn(m) },
     env,
+    quick,
   );
   const step = await ui.step(`Looking up the latest RunMat release on ${new URL(options.apiUrl).host}`);
   try {
@@ -202,7 +204,7 @@ export async function runStatus(
   }
   const latest = offline
     ? null
-    : await latestRelease(options, ui, env).then(
+    : await latestRelease(options, ui, env, true).then(
         (latest) => latest.tag,
         () => null,
       );

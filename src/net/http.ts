@@ -22,6 +22,8 @@ export interface HttpSettings {
   env: NodeJS.ProcessEnv;
   /** Says on screen that a request failed and is being tried again. */
   retrying: (message: string) => void;
+  /** Tries per request (default 4); `status` asks once, as its answer is only informative. */
+  attempts?: number;
 }
 
 export interface HttpClient {
@@ -325,25 +327,26 @@ export async function withRetries<T>(
   url: URL,
   attempt: (attemptNumber: number) => Promise<T>,
 ): Promise<T> {
+  const attempts = client.settings.attempts ?? MAX_ATTEMPTS;
   let last: Failure | null = null;
-  for (let n = 0; n < MAX_ATTEMPTS; n++) {
+  for (let n = 0; n < attempts; n++) {
     try {
       return await attempt(n);
     } catch (error) {
       if (client.settings.signal.aborted) throw client.settings.signal.reason ?? error;
       last = describeFailure(what, error, client, url);
       if (!last.transient) throw await last.error(n + 1);
-      if (n < RETRY_DELAYS_MS.length) {
-        client.settings.retrying(`${what}: ${last.summary}; trying again (${n + 2} of ${MAX_ATTEMPTS})`);
+      if (n < attempts - 1) {
+        client.settings.retrying(`${what}: ${last.summary}; trying again (${n + 2} of ${attempts})`);
         await sleep(RETRY_DELAYS_MS[n], client.settings.signal);
       }
     }
   }
-  const lastError = await last!.error(MAX_ATTEMPTS);
+  const lastError = await last!.error(attempts);
   if (lastError instanceof HttpStatusError) {
     throw new InstallError(
       "network",
-      `${what} failed: ${lastError.url.host} answered HTTP ${lastError.statusCode} ${MAX_ATTEMPTS} times.`,
+      `${what} failed: ${lastError.url.host} answered HTTP ${lastError.statusCode} ${attempts === 1 ? "once" : `${attempts} times`}.`,
       "The server is having trouble; try again in a few minutes.",
       { cause: lastError },
     );

@@ -16,17 +16,23 @@ import type { ReleaseOptions } from "../options.js";
 import type { Release, ReleaseAsset } from "./assets.js";
 import { type Tag, toTag } from "./versions.js";
 
+/** The longest `status` waits for GitHub: it has already said what this machine knows. */
+const STATUS_TIMEOUT_MS = 10_000;
+
 /** An HTTP client for the release lookup and downloads that `options` describe. */
 export function gitHubClient(
   options: ReleaseOptions,
   signal: AbortSignal,
   log: Pick<HttpSettings, "debug" | "retrying">,
   env: NodeJS.ProcessEnv,
+  /** Bounds for a lookup whose answer is only informative (status): one try, at most 10 s. */
+  quick = false,
 ): Promise<HttpClient> {
   return createHttpClient({
     apiOrigin: new URL(options.apiUrl).origin,
     token: options.token,
-    timeoutMs: options.timeoutMs,
+    timeoutMs: quick ? Math.min(options.timeoutMs, STATUS_TIMEOUT_MS) : options.timeoutMs,
+    attempts: quick ? 1 : undefined,
     caFile: options.caFile,
     signal,
     debug: log.debug,

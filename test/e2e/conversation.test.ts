@@ -60,6 +60,8 @@ describe("never silent", () => {
     assert.match(lines[0], /^RunMat v0\.6\.1 at /);
     assert.match(lines.at(-1) ?? "", /^latest release: unknown \(offline\?\)$/);
     assert.match(run.stderr, /^Looking up the latest RunMat release on 127\.0\.0\.1:\d+\.\.\.$/m);
+    // Its answer only informs: one try, bounded, no retries.
+    assert.doesNotMatch(run.stderr, /trying again/);
   });
 
   it("the telemetry notice comes first, and says two events, even when the run fails at once", async () => {
