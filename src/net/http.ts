@@ -392,8 +392,10 @@ export interface Document {
  * GETs a small JSON or text document with retries. Non-2xx statuses surface as HttpStatusError,
  * except those `accepted` (a 304 to a conditional request, a 404 for an optional file).
  */
-/** No JSON or checksum list the installer reads is anywhere near this; a server's flood stops here. */
-const MAX_DOCUMENT_BYTES = 64 * 1024 ** 2;
+/** A release listing is tens of KB and a checksum list less: a server's flood stops here. */
+const MAX_DOCUMENT_BYTES = 4 * 1024 ** 2;
+/** A document must have arrived within this many --timeouts: a server that trickles it ends too. */
+const DOCUMENT_DEADLINE_TIMEOUTS = 2;
 
 /** What a request's Accept header asks for, in words. */
 function expectedOf(headers: Record<string, string>): string {
@@ -423,8 +425,17 @@ export async function fetchDocument(
     }
     const chunks: Buffer[] = [];
     let size = 0;
+    const deadline = Date.now() + DOCUMENT_DEADLINE_TIMEOUTS * client.settings.timeoutMs;
     for await (const chunk of response.body as AsyncIterable<Buffer>) {
       size += chunk.length;
+      if (Date.now() > deadline) {
+        response.body.destroy();
+        throw new InstallError(
+          "network",
+          `${what}: ${url.host} sends too slowly (${size} bytes in ${(DOCUMENT_DEADLINE_TIMEOUTS * client.settings.timeoutMs) / 1000} s).`,
+          "Try again later or on another network; a larger --timeout allows slower answers.",
+        );
+      }
       if (size > MAX_DOCUMENT_BYTES) {
         response.body.destroy();
         throw new InstallError(

@@ -46,10 +46,30 @@ function isAsset(value: unknown): value is ReleaseAsset {
   return typeof asset?.name === "string" && typeof asset.browser_download_url === "string";
 }
 
+/** A release is a few levels deep; JSON nested deeper costs memory and time for nothing. */
+const MAX_JSON_DEPTH = 32;
+
+/** How deep `text`'s arrays and objects nest, counted outside strings, stopping past `limit`. */
+export function jsonDepth(text: string, limit: number): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length && deepest <= limit; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === "\\") i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === "[" || c === "{") deepest = Math.max(deepest, ++depth);
+    else if (c === "]" || c === "}") depth--;
+  }
+  return deepest;
+}
+
 function parseRelease(text: string, source: string): Release {
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH ? null : JSON.parse(text);
   } catch {
     value = null;
   }

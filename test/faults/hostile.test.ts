@@ -114,11 +114,11 @@ const scenarios: Scenario[] = [
       assert.doesNotMatch(run.stderr, /^error: all your base/m);
     },
   }),
-  scenario(OUTPUT, 3, "100,000 assets and --json: one complete JSON document, the list cut with a count", {
+  scenario(OUTPUT, 3, "20,000 assets and --json: one complete JSON document, the list cut with a count", {
     message: /and \d+ more/,
     arrange: (w) => {
       serveReleaseJson(w, (json) => {
-        json.assets = Array.from({ length: 100_000 }, (_, i) => ({
+        json.assets = Array.from({ length: 20_000 }, (_, i) => ({
           name: `runmat-v0.7.0-other-${i}.tar.gz`,
           size: 1,
           digest: null,
@@ -233,8 +233,30 @@ const scenarios: Scenario[] = [
       return { args: ["--archive", join(dir, assetName("v0.7.0"))] };
     },
   }),
+  scenario(UNBOUNDED, 3, "a SHA256SUMS that trickles a byte at a time ends within two --timeouts", {
+    message: /sends too slowly/,
+    arrange: (w) => {
+      w.server.publish("v0.7.0", [
+        { name: assetName("v0.7.0"), data: tarGz([runmat]), digest: null },
+        { name: "SHA256SUMS", data: Buffer.alloc(4096, "x") },
+      ]);
+      w.server.fault("/SHA256SUMS", { kind: "trickle", delayMs: 100 }, 10);
+      return { args: [...serverArgs(w.server), "--timeout", "1"] };
+    },
+  }),
+  scenario(UNBOUNDED, 3, "a release JSON nested 200,000 deep is refused before it is parsed", {
+    release: "unknown",
+    message: /did not answer with a GitHub release/,
+    arrange: (w) => {
+      w.server.fault(
+        "/releases/",
+        { kind: "garbage", body: `${"[".repeat(200_000)}${"]".repeat(200_000)}` },
+        10,
+      );
+    },
+  }),
   scenario(UNBOUNDED, 3, "a SHA256SUMS whose body never ends", {
-    message: /sent more than 64 MiB for a small document/,
+    message: /sent more than 4 MiB for a small document/,
     arrange: (w) => {
       const data = tarGz([runmat]);
       w.server.publish("v0.7.0", [
