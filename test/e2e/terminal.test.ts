@@ -70,6 +70,24 @@ function arrange(phase: Phase, home: string): (screen: string) => boolean {
   return () => existsSync(join(home, "smoke-started"));
 }
 
+/**
+ * An interactive bash in tmux as a user has one: node on PATH, a plain prompt, and the exit
+ * status of each command printed after it (for Terminal.command), plus `env`.
+ */
+function openTerminal(home: string, env: Record<string, string>, columns?: number): Promise<Terminal> {
+  return Terminal.open(
+    {
+      HOME: home,
+      PATH: `${join(process.execPath, "..")}:/usr/bin:/bin`,
+      TERM: "xterm-256color",
+      PS1: "$ ",
+      PROMPT_COMMAND: 'echo "EXIT=$?"',
+      ...env,
+    },
+    columns,
+  );
+}
+
 before(async () => {
   npxDir = await mkdtemp(join(tmpdir(), "runmat-npx-"));
   execFileSync("npm", ["pack", "--silent", "--pack-destination", npxDir], { cwd: ROOT, stdio: "ignore" });
@@ -87,17 +105,7 @@ describe("progress at a real terminal", () => {
   for (const columns of [80, 40]) {
     it(`never draws wider than ${columns} columns, and ends saying what was downloaded`, async () => {
       const home = await makeHome("tty-width");
-      const terminal = await Terminal.open(
-        {
-          HOME: home,
-          PATH: `${join(process.execPath, "..")}:/usr/bin:/bin`,
-          TERM: "xterm-256color",
-          RUNMAT_NO_TELEMETRY: "1",
-          PS1: "$ ",
-          PROMPT_COMMAND: 'echo "EXIT=$?"',
-        },
-        columns,
-      );
+      const terminal = await openTerminal(home, { RUNMAT_NO_TELEMETRY: "1" }, columns);
       try {
         server.reset();
         publishRelease(server, "v0.6.1");
@@ -132,14 +140,9 @@ describe("Ctrl-C at an interactive terminal", () => {
     for (const phase of PHASES) {
       it(`${entry}: stops during the ${phase}, rolls back, exits 130 and restores the terminal`, async () => {
         const home = await makeHome("tty");
-        const terminal = await Terminal.open({
-          HOME: home,
-          PATH: `${join(process.execPath, "..")}:/usr/bin:/bin`,
-          TERM: "xterm-256color",
+        const terminal = await openTerminal(home, {
           RUNMAT_TELEMETRY_ENDPOINT: sink.url,
           RUNMAT_INSTALLER_URL: installerUrl,
-          PS1: "$ ",
-          PROMPT_COMMAND: 'echo "EXIT=$?"',
         });
         try {
           server.reset();
@@ -195,17 +198,7 @@ describe("a release lookup that never answers, at a real terminal", () => {
       const silent = createServer(() => {});
       await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
       const api = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
-      const terminal = await Terminal.open(
-        {
-          HOME: home,
-          PATH: `${join(process.execPath, "..")}:/usr/bin:/bin`,
-          TERM: "xterm-256color",
-          RUNMAT_NO_TELEMETRY: "1",
-          PS1: "$ ",
-          PROMPT_COMMAND: 'echo "EXIT=$?"',
-        },
-        columns,
-      );
+      const terminal = await openTerminal(home, { RUNMAT_NO_TELEMETRY: "1" }, columns);
       try {
         const line = `${process.execPath} ${CLI} --github-api ${api} --timeout 1`;
         let spinning = "";
@@ -236,20 +229,9 @@ describe("a release lookup that never answers, at a real terminal", () => {
 });
 
 describe("long steps at a real terminal", () => {
-  async function openTerminal(home: string): Promise<Terminal> {
-    return Terminal.open({
-      HOME: home,
-      PATH: `${join(process.execPath, "..")}:/usr/bin:/bin`,
-      TERM: "xterm-256color",
-      RUNMAT_NO_TELEMETRY: "1",
-      PS1: "$ ",
-      PROMPT_COMMAND: 'echo "EXIT=$?"',
-    });
-  }
-
   it("a slow smoke test: a spinner says RunMat is being checked", async () => {
     const home = await makeHome("tty-smoke");
-    const terminal = await openTerminal(home);
+    const terminal = await openTerminal(home, { RUNMAT_NO_TELEMETRY: "1" });
     try {
       server.reset();
       const slow = "#!/bin/sh\nsleep 3\necho runmat 0.6.1\n";
@@ -271,7 +253,7 @@ describe("long steps at a real terminal", () => {
 
   it("a segmented download on slow connections: the byte counter moves as bytes arrive, not per segment", async () => {
     const home = await makeHome("tty-segments");
-    const terminal = await openTerminal(home);
+    const terminal = await openTerminal(home, { RUNMAT_NO_TELEMETRY: "1" });
     try {
       server.reset();
       // 9 MiB of random bytes: segmented (8 MiB or more), three 4 MiB segments' worth.
