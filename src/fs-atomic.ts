@@ -2,7 +2,19 @@
 // hang.
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { chmod, mkdir, open, rename, rm, stat, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  chown,
+  lstat,
+  mkdir,
+  open,
+  readlink,
+  realpath,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { InstallError } from "./errors.js";
 
@@ -17,12 +29,27 @@ export class NotRegularFileError extends Error {
   }
 }
 
+/** A symbolic link whose target does not exist: writing through it would create a file elsewhere. */
+export class DanglingLinkError extends Error {
+  readonly code = "EDANGLING";
+  constructor(
+    readonly path: string,
+    readonly target: string,
+  ) {
+    super(`${path} is a symbolic link to ${target}, which does not exist`);
+  }
+}
+
 /**
  * A file's text, or null when it does not exist. Never blocks: a FIFO (or socket, device,
  * directory) in its place is opened without waiting for a writer and refused with
  * NotRegularFileError, so the caller can report and skip it. A symlinked dotfile is followed.
+ * A file larger than `maxBytes` is refused before it is read.
  */
-export async function readRegularFile(path: string): Promise<string | null> {
+export async function readRegularFile(
+  path: string,
+  maxBytes = Number.POSITIVE_INFINITY,
+): Promise<string | null> {
   let handle: Awaited<ReturnType<typeof open>>;
   try {
     handle = await open(path, constants.O_RDONLY | NONBLOCK);
@@ -33,28 +60,82 @@ export async function readRegularFile(path: string): Promise<string | null> {
     throw error;
   }
   try {
-    if (!(await handle.stat()).isFile()) throw new NotRegularFileError(path);
+    const info = await handle.stat();
+    if (!info.isFile()) throw new NotRegularFileError(path);
+    if (info.size > maxBytes)
+      throw new Error(`${path} is ${info.size} bytes, more than the ${maxBytes} allowed`);
     return await handle.readFile("utf8");
   } finally {
     await handle.close();
   }
 }
 
-/** Appends to a regular file (created when missing), refusing anything else without blocking. */
-export async function appendToRegularFile(path: string, text: string): Promise<void> {
+/** Where writing to `path` lands: the file itself, or the end of its chain of symbolic links. */
+export async function writeTarget(path: string): Promise<string> {
+  const link = await lstat(path).catch(() => null);
+  if (!link?.isSymbolicLink()) return path;
+  return realpath(path).catch(async (error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") throw new DanglingLinkError(path, await readlink(path));
+    throw error;
+  });
+}
+
+/**
+ * Appends all of `text` to a regular file (created when missing), or none of it: a short write
+ * or a full disk truncates the file back to its old length, so a shell profile never ends in
+ * half a line. Refuses anything but a regular file without blocking, and a dangling link.
+ */
+export async function appendWhole(path: string, text: string): Promise<void> {
+  const target = await writeTarget(path);
   let handle: Awaited<ReturnType<typeof open>>;
   try {
-    handle = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | NONBLOCK, 0o644);
+    handle = await open(
+      target,
+      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | NONBLOCK,
+      0o644,
+    );
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENXIO" || code === "EISDIR") throw new NotRegularFileError(path);
     throw error;
   }
   try {
-    if (!(await handle.stat()).isFile()) throw new NotRegularFileError(path);
-    await handle.write(text);
+    const before = await handle.stat();
+    if (!before.isFile()) throw new NotRegularFileError(path);
+    try {
+      // writeFile keeps writing until every byte is down, or throws (ENOSPC, EDQUOT, EFBIG).
+      await handle.writeFile(text);
+      const after = await handle.stat();
+      if (after.size !== before.size + Buffer.byteLength(text)) {
+        throw Object.assign(new Error(`${path} did not take the whole line`), { code: "EIO", path });
+      }
+    } catch (error) {
+      await handle.truncate(before.size);
+      throw error;
+    }
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Replaces a file the user owns with `content`, whole or not at all: written beside it (beside
+ * the link's target, for a symlinked dotfile, which stays a link) with its mode and owner, then
+ * renamed over it.
+ */
+export async function replaceWhole(path: string, content: string): Promise<void> {
+  const target = await writeTarget(path);
+  const info = await stat(target);
+  const temporary = `${target}.runmat-tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  try {
+    await writeFile(temporary, content, { mode: info.mode & 0o7777, flag: "wx" });
+    await chmod(temporary, info.mode & 0o7777);
+    // Only root may give a file away; for anyone else the new file is theirs already.
+    if (process.getuid?.() === 0) await chown(temporary, info.uid, info.gid);
+    await rename(temporary, target);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
   }
 }
 

@@ -3,7 +3,7 @@
 // through yauzl, so neither holds the archive in memory.
 import { once } from "node:events";
 import { createReadStream, createWriteStream } from "node:fs";
-import { lstat, mkdir, open, readdir } from "node:fs/promises";
+import { lstat, mkdir, open, readdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -206,6 +206,10 @@ async function extractZip(file: string, destination: string, guard: EntryGuard, 
     guard.checkDeclaredCount(zip.entryCount);
     // Every entry is checked, declared sizes included, as the central directory is read and
     // before anything is written: a zip bomb or a hostile name stops the reading there.
+    // The bound is on the whole archive, not per entry: 31 entries that each stay under it
+    // would still write 31 times as much.
+    const archiveBytes = (await stat(file)).size;
+    let declaredTotal = 0;
     const entries = await new Promise<{ entry: ZipEntry; path: string; type: EntryType }[]>(
       (resolve, reject) => {
         const all: { entry: ZipEntry; path: string; type: EntryType }[] = [];
@@ -214,7 +218,11 @@ async function extractZip(file: string, destination: string, guard: EntryGuard, 
             if (signal.aborted) throw signal.reason;
             const type = zipEntryType(entry);
             const name = (entry.fileName as unknown as Buffer).toString("utf8");
-            if (entry.uncompressedSize > expansionAllowance(entry.compressedSize)) {
+            declaredTotal += entry.uncompressedSize;
+            if (
+              entry.uncompressedSize > expansionAllowance(entry.compressedSize) ||
+              declaredTotal > expansionAllowance(archiveBytes)
+            ) {
               throw new InstallError(
                 "integrity",
                 `Refusing the archive: entry ${JSON.stringify(name.slice(0, 80))} expands more than ${MAX_EXPANSION_RATIO} times (a zip bomb?).`,
@@ -232,6 +240,7 @@ async function extractZip(file: string, destination: string, guard: EntryGuard, 
         zip.readEntry();
       },
     );
+    refuseOverlappingEntries(entries.map(({ entry }) => entry));
     for (const { entry, path, type } of entries) {
       signal.throwIfAborted();
       const target = join(destination, path);
@@ -250,6 +259,28 @@ async function extractZip(file: string, destination: string, guard: EntryGuard, 
     }
   } finally {
     zip.close();
+  }
+}
+
+/**
+ * Refuses entries whose data share bytes: each entry's local header (30 bytes at least) and
+ * data must end before the next entry begins. A zip tool never writes overlapping entries; an
+ * archive that does makes a few kilobytes read as gigabytes.
+ */
+function refuseOverlappingEntries(entries: ZipEntry[]): void {
+  const byOffset = [...entries].sort((a, b) => a.relativeOffsetOfLocalHeader - b.relativeOffsetOfLocalHeader);
+  for (let i = 1; i < byOffset.length; i++) {
+    const previous = byOffset[i - 1];
+    if (
+      byOffset[i].relativeOffsetOfLocalHeader <
+      previous.relativeOffsetOfLocalHeader + 30 + previous.compressedSize
+    ) {
+      throw new InstallError(
+        "integrity",
+        "Refusing the archive: two of its entries share the same bytes (overlapping entries, a zip bomb?).",
+        "The release archive is unsafe or corrupt; do not install it. Report it to the RunMat maintainers.",
+      );
+    }
   }
 }
 

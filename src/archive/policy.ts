@@ -1,6 +1,7 @@
 // Pure rules for what a release archive may contain. Both the tar and the zip reader ask
 // EntryGuard about every entry before writing a byte of it.
 import { InstallError } from "../errors.js";
+import { printable, UNPRINTABLE } from "../text.js";
 
 export type EntryType = "file" | "directory" | "symlink" | "hardlink" | "other";
 
@@ -23,7 +24,7 @@ export const MAX_NAME_LENGTH = 1024;
 export const MAX_DEPTH = 32;
 
 function unsafe(name: string, why: string): InstallError {
-  const shown = JSON.stringify(name.slice(0, 80)) + (name.length > 80 ? "…" : "");
+  const shown = `"${printable(name.slice(0, 80))}"${name.length > 80 ? "…" : ""}`;
   return new InstallError(
     "integrity",
     `Refusing the archive: entry ${shown} ${why}.`,
@@ -38,7 +39,7 @@ function unsafe(name: string, why: string): InstallError {
 function safeRelativePath(name: string): string[] {
   if (name.length > MAX_NAME_LENGTH)
     throw unsafe(name, `has a name longer than ${MAX_NAME_LENGTH} characters`);
-  if (/[\x00-\x1f\x7f]/.test(name)) throw unsafe(name, "has control characters in its name");
+  if (UNPRINTABLE.test(name)) throw unsafe(name, "has control characters or text-direction marks in its name");
   if (/^[/\\]/.test(name) || /^[A-Za-z]:/.test(name)) throw unsafe(name, "has an absolute path");
   const segments = name.split(/[/\\]+/).filter((segment) => segment !== "" && segment !== ".");
   if (segments.includes("..")) throw unsafe(name, "climbs out of the install directory with ..");

@@ -1,21 +1,29 @@
 // status, update and uninstall: everything they know comes from the install receipt,
 // so they never guess what to touch.
 import { existsSync, openSync } from "node:fs";
-import { readdir, rm, rmdir, writeFile } from "node:fs/promises";
-import { basename, join, relative, resolve } from "node:path";
+import { readdir, rm, rmdir } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
 import { ReadStream, WriteStream } from "node:tty";
-import { isSharedLibrary } from "../archive/policy.js";
 import { EXIT_UPDATE_AVAILABLE } from "../contract.js";
 import { InstallError, toInstallError } from "../errors.js";
 import { readRegularFile } from "../fs-atomic.js";
 import { checkSystemLibraries } from "../install/library-check.js";
-import { type Receipt, readReceipt, receiptPath } from "../install/receipt.js";
+import {
+  distrustReceipt,
+  type Receipt,
+  readReceipt,
+  receiptPath,
+  removableCreatedDirs,
+  removeReceipt,
+  type TrustContext,
+} from "../install/receipt.js";
+import { removeInstalledFiles, removePathEdits } from "../install/removal.js";
 import { smokeTest } from "../install/smoke.js";
 import type { CommonOptions, ReleaseOptions, UpdateOptions } from "../options.js";
 import type { PathEdit } from "../paths/plan.js";
-import { findOnPath, isOwnedFile, isOwnedLine, removeLine } from "../paths/plan.js";
-import { removeFromWindowsPath, windowsPathHas } from "../paths/windows.js";
+import { findOnPath } from "../paths/plan.js";
+import { windowsPathHas } from "../paths/windows.js";
 import type { Release } from "../release/assets.js";
 import {
   fetchRelease,
@@ -39,10 +47,31 @@ function manualRemovalHint(options: CommonOptions): string {
   return `Remove it by hand: delete ${left.join(" and ")}, and the lines ending in "# added by runmat-install" from your shell profiles.`;
 }
 
-/** The receipt, or the reason there is none: not installed (exit 11) or an unreadable receipt (exit 6). */
-async function loadReceipt(options: CommonOptions, command: "update" | "uninstall"): Promise<Receipt> {
+function trustContext(options: CommonOptions, env: NodeJS.ProcessEnv): TrustContext {
+  return { home: options.home, runmatHome: options.runmatHome, defaultDir: options.defaultDir, env };
+}
+
+/**
+ * The receipt, when it may aim deletes and installs; or the reason there is none: not installed
+ * (exit 11), or an unreadable or untrusted receipt (exit 6), before anything is touched.
+ */
+async function loadReceipt(
+  options: CommonOptions,
+  command: "update" | "uninstall",
+  env: NodeJS.ProcessEnv,
+): Promise<Receipt> {
   const read = await readReceipt(options.runmatHome);
-  if (read.state === "ok") return read.receipt;
+  if (read.state === "ok") {
+    const problem = distrustReceipt(read.receipt, trustContext(options, env));
+    if (!problem) return read.receipt;
+    throw new InstallError(
+      "filesystem",
+      `Refusing to ${command}: the receipt ${receiptPath(options.runmatHome)} looks tampered with (${problem}); nothing was changed.`,
+      command === "update"
+        ? `If you installed into ${read.receipt.dir}, reinstall with \`npx runmat-install --force --dir ${read.receipt.dir}\`, which writes a new receipt.`
+        : manualRemovalHint(options),
+    );
+  }
   if (read.state === "missing") {
     throw new InstallError(
       "not-installed",
@@ -160,7 +189,9 @@ export async function runStatus(
 ): Promise<number> {
   const ui = new Ui(options.output, env);
   const read = await readReceipt(options.runmatHome);
-  const receipt = read.state === "ok" ? read.receipt : null;
+  const distrust = read.state === "ok" ? distrustReceipt(read.receipt, trustContext(options, env)) : null;
+  // An untrusted receipt names nothing to run or look at.
+  const receipt = read.state === "ok" && !distrust ? read.receipt : null;
   const binary = receipt?.files[0] ?? null;
   const onPath = binary ? findOnPath(basename(binary), env, existsSync) : null;
   const edits = receipt
@@ -179,7 +210,8 @@ export async function runStatus(
     smokeTestAtInstall: receipt?.smokeTest ?? null,
     pathEdits: edits.map(({ edit, inPlace }) => ({ ...edit, inPlace })),
     telemetry: { enabled: consent.enabled, reason: consent.reason },
-    receipt: read.state === "corrupt" ? `corrupt: ${read.reason}` : read.state,
+    receipt:
+      read.state === "corrupt" ? `corrupt: ${read.reason}` : distrust ? `untrusted: ${distrust}` : read.state,
   };
   // What this machine knows is said first; the network's answer (bounded by --timeout) after it.
   if (ui.mode !== "json") {
@@ -225,7 +257,7 @@ export async function runUpdate(
   env: NodeJS.ProcessEnv,
 ): Promise<number> {
   const ui = new Ui(options.output, env);
-  const receipt = await loadReceipt(options, "update");
+  const receipt = await loadReceipt(options, "update", env);
   const latest = await latestRelease(options, ui, env);
   const installed = receipt.tag ?? "an unknown version";
   if (!isNewer(latest.tag, receipt.tag)) {
@@ -250,32 +282,6 @@ export async function runUpdate(
     undefined,
     latest.release,
   );
-}
-
-/** Every path the receipt asks us to delete must be one this installer could have written. */
-function checkReceiptIsOurs(receipt: Receipt, runmatHome: string): string | null {
-  const inside = (parent: string, child: string) => {
-    const rel = relative(parent, child);
-    return rel !== "" && !rel.startsWith("..") && !rel.includes("/") && !rel.includes("\\");
-  };
-  for (const file of receipt.files) {
-    const name = basename(file);
-    if (
-      !inside(receipt.dir, file) ||
-      !(name === "runmat" || name === "runmat.exe" || isSharedLibrary(name))
-    ) {
-      return `it lists ${file}, which is not a RunMat file inside ${receipt.dir}`;
-    }
-  }
-  for (const edit of receipt.pathEdits) {
-    if (edit.kind === "file" && !isOwnedFile(edit.path, runmatHome)) {
-      return `it lists ${edit.path}, which runmat-install never writes`;
-    }
-    if (edit.kind === "line" && !isOwnedLine(edit.line, receipt.dir)) {
-      return `it asks to remove a line it did not add from ${edit.path}`;
-    }
-  }
-  return null;
 }
 
 /**
@@ -314,15 +320,7 @@ export async function runUninstall(
   env: NodeJS.ProcessEnv,
 ): Promise<number> {
   const ui = new Ui(options.output, env);
-  const receipt = await loadReceipt(options, "uninstall");
-  const problem = checkReceiptIsOurs(receipt, options.runmatHome);
-  if (problem) {
-    throw new InstallError(
-      "filesystem",
-      `Refusing to uninstall: the receipt ${receiptPath(options.runmatHome)} looks tampered with (${problem}).`,
-      manualRemovalHint(options),
-    );
-  }
+  const receipt = await loadReceipt(options, "uninstall", env);
   if (!yes) {
     const answer = await confirm(`Remove RunMat ${receipt.tag ?? "(unknown version)"} from ${receipt.dir}?`);
     if (answer === null) {
@@ -337,23 +335,14 @@ export async function runUninstall(
       return 0;
     }
   }
-  for (const file of receipt.files) await rm(file, { force: true });
-  for (const edit of receipt.pathEdits) {
-    if (edit.kind === "file") await rm(edit.path, { force: true });
-    else if (edit.kind === "registry") await removeFromWindowsPath(edit.entry);
-    else {
-      const content = await readRegularFile(edit.path).catch((error: Error) => {
-        ui.warn(`Skipped ${edit.path} (${error.message}); remove this line from it yourself: ${edit.line}`);
-        return null;
-      });
-      if (content === null) continue;
-      const updated = removeLine(content, edit.line);
-      if (updated === "" && edit.createdFile) await rm(edit.path, { force: true });
-      // writeFile follows a symlinked dotfile instead of replacing the link.
-      else if (updated !== content) await writeFile(edit.path, updated);
-    }
+  // Lines first: whatever fails after them, every new shell still starts.
+  const leftovers = await removePathEdits(receipt.pathEdits, { home: options.home, env });
+  const { removed, kept } = await removeInstalledFiles(receipt);
+  leftovers.push(...kept);
+  for (const leftover of leftovers) {
+    ui.warn(`Left ${leftover.path} (${leftover.why})${leftover.fix ? `; ${leftover.fix}` : ""}.`);
   }
-  await rm(receiptPath(options.runmatHome), { force: true });
+  await removeReceipt(options.runmatHome, (path) => rm(path, { force: true }));
   const releaseCache = releaseCachePath(options);
   if (releaseCache) await rm(releaseCache, { force: true });
   // The bootstrappers' download cache is ours but is not part of an install: kept unless --purge.
@@ -366,13 +355,22 @@ export async function runUninstall(
     ui.info(`Kept the installer cache ${installerCache}; --purge removes it.`);
   }
   // Deepest first, and only when empty: never a directory that holds something else.
-  const candidates = [...receipt.createdDirs, options.runmatHome].sort((a, b) => b.length - a.length);
+  const candidates = [...removableCreatedDirs(receipt, options.home), options.runmatHome].sort(
+    (a, b) => b.length - a.length,
+  );
   for (const directory of candidates) {
     if ((await readdir(directory).catch(() => ["?"])).length === 0) await rmdir(directory).catch(() => {});
   }
   ui.result(
-    `Removed RunMat ${receipt.tag ?? "(unknown version)"} from ${receipt.dir}${purge ? " and purged telemetry data" : ""}.`,
+    `Removed RunMat ${receipt.tag ?? "(unknown version)"} from ${receipt.dir}${purge ? " and purged telemetry data" : ""}${leftovers.length > 0 ? `; ${leftovers.length} left as said above` : ""}.`,
   );
-  if (ui.mode === "json") ui.json({ ok: true, removed: receipt.files, pathEdits: receipt.pathEdits });
+  if (ui.mode === "json") {
+    ui.json({
+      ok: true,
+      removed,
+      pathEdits: receipt.pathEdits,
+      left: leftovers.map(({ path, why }) => ({ path, why })),
+    });
+  }
   return 0;
 }

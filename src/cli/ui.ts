@@ -3,6 +3,7 @@
 // summary; under --json, stdout carries exactly one JSON object.
 import type { InstallError } from "../errors.js";
 import type { OutputMode } from "../options.js";
+import { printable, safeJson } from "../text.js";
 
 export interface Progress {
   update(received: number, total: number | undefined): void;
@@ -78,16 +79,6 @@ export function wrapLine(line: string, columns: number): string {
     first = false;
   }
   return [...lines, current].join("\n");
-}
-
-/**
- * Text that comes (or may come) from a server, made safe to print on one line: control
- * characters (escape sequences, newlines, carriage returns) are shown escaped, never obeyed.
- */
-export function printable(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) =>
-    c === "\t" ? " " : JSON.stringify(c).slice(1, -1),
-  );
 }
 
 export class Ui {
@@ -196,7 +187,7 @@ export class Ui {
   }
 
   json(value: unknown): void {
-    this.stdout.write(`${JSON.stringify(value)}\n`);
+    this.stdout.write(`${safeJson(value)}\n`);
   }
 
   /**

@@ -13,24 +13,27 @@ import type { Target } from "../platform/resolve.js";
 import type { Source } from "../release/resolve.js";
 import { type Tag, toTag, versionOfTag } from "../release/versions.js";
 import { VERSION } from "../version.js";
-import { mergePathEdits, RECEIPT_SCHEMA, type Receipt } from "./receipt.js";
+import { mergePathEdits, type PlacedFile, RECEIPT_SCHEMA, type Receipt } from "./receipt.js";
 import { smokeTest } from "./smoke.js";
-import { placeFiles } from "./swap.js";
+import { type Placement, placeFiles } from "./swap.js";
 
 /**
- * Swaps the new files in and runs `runmat --version`; on any failure the previous files are
- * restored. Returns the tag that was installed (read from `--version` when the source had none).
+ * Swaps the new files in (and the files of the earlier install that this release no longer
+ * has out) and runs `runmat --version`; on any failure the previous files are restored.
+ * Returns the tag that was installed (read from `--version` when the source had none) and the
+ * placement, which the caller commits once the receipt records it, or rolls back.
  */
 export async function placeAndVerify(
   release: UnpackedRelease,
   options: InstallOptions,
   source: Source,
   binaryPath: string,
+  retired: string[],
   signal: AbortSignal,
   /** Called at the moment the install is decided, with no await between it and the last signal check. */
   onCommit: () => void,
-): Promise<Tag | null> {
-  const placement = await placeFiles(release.directory, release.files, options.dir);
+): Promise<{ tag: Tag | null; placement: Placement }> {
+  const placement = await placeFiles(release.directory, release.files, options.dir, retired);
   try {
     const expected = source.tag ? versionOfTag(source.tag) : null;
     // --skip-smoke-test: the user adds what RunMat needs later; the receipt says it was not run.
@@ -40,19 +43,23 @@ export async function placeAndVerify(
     signal.throwIfAborted();
     // Synchronously after the last check: a signal handled from here on finds the install decided.
     onCommit();
-    await placement.commit();
-    return source.tag ?? (smoke ? tagFromOutput(smoke.output) : null);
+    return { tag: source.tag ?? (smoke ? tagFromOutput(smoke.output) : null), placement };
   } catch (error) {
-    await placement.rollback().catch((rollbackError: NodeJS.ErrnoException) => {
-      throw new InstallError(
-        "filesystem",
-        `${toInstallError(error).message} Restoring the previous install then failed too (${rollbackError.code ?? rollbackError.message}).`,
-        `Check ${options.dir}: the previous files are kept beside it as .<name>.runmat-old-*; the next run restores them.`,
-        { cause: error },
-      );
-    });
+    await rollBack(placement, error, options.dir);
     throw error;
   }
+}
+
+/** Restores the previous install; when that fails too, both failures are said with where the old files are. */
+export async function rollBack(placement: Placement, error: unknown, directory: string): Promise<void> {
+  await placement.rollback().catch((rollbackError: NodeJS.ErrnoException) => {
+    throw new InstallError(
+      "filesystem",
+      `${toInstallError(error).message} Restoring the previous install then failed too (${rollbackError.code ?? rollbackError.message}).`,
+      `Check ${directory}: the previous files are kept beside it as .<name>.runmat-old-*; the next run restores them.`,
+      { cause: error },
+    );
+  });
 }
 
 function tagFromOutput(output: string): Tag | null {
@@ -79,7 +86,7 @@ export async function addToPath(
 export function newReceipt(
   options: InstallOptions,
   modifyPath: boolean,
-  installed: { tag: Tag | null; platform: string; files: string[] },
+  installed: { tag: Tag | null; platform: string; files: string[]; digests: PlacedFile[] },
   made: { earlier: Receipt | null; createdDirs: string[]; pathEdits: PathEdit[] },
 ): Receipt {
   return {
@@ -89,6 +96,9 @@ export function newReceipt(
     platform: installed.platform,
     dir: options.dir,
     files: installed.files.map((name) => join(options.dir, name)),
+    fileDigests: Object.fromEntries(
+      installed.files.map((name, i) => [join(options.dir, name), installed.digests[i]]),
+    ),
     pathEdits: mergePathEdits(made.earlier?.pathEdits ?? [], made.pathEdits),
     modifyPath,
     createdDirs: [...(made.earlier?.createdDirs ?? []), ...made.createdDirs],

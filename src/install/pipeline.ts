@@ -4,9 +4,9 @@
 // single place that reports them and sends install_failed.
 import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { basename, join } from "node:path";
 import { locateRelease } from "../archive/extract.js";
-import { InstallError } from "../errors.js";
+import { InstallError, toInstallError } from "../errors.js";
 import { makeDirectories } from "../fs-atomic.js";
 import type { InstallOptions } from "../options.js";
 import { isOnPath, shadowingBinary } from "../paths/plan.js";
@@ -15,11 +15,19 @@ import { describeHost, type PlatformProbes, resolveTarget } from "../platform/re
 import type { Release } from "../release/assets.js";
 import { gitHubClient } from "../release/github.js";
 import { resolveSource } from "../release/resolve.js";
-import { addToPath, newReceipt, placeAndVerify, removeEmptyDirectories } from "./activate.js";
+import { addToPath, newReceipt, placeAndVerify, removeEmptyDirectories, rollBack } from "./activate.js";
 import { fetchAndUnpack } from "./fetch-unpack.js";
 import { checkSystemLibraries } from "./library-check.js";
 import { canRecordInHome, checkWritableLocations } from "./preflight.js";
-import { mergePathEdits, type Receipt, readReceipt, writeReceipt } from "./receipt.js";
+import {
+  digestFile,
+  distrustReceipt,
+  isStillPlaced,
+  mergePathEdits,
+  type Receipt,
+  readReceipt,
+  writeReceipt,
+} from "./receipt.js";
 import { acquireLock, makeStaging, sweepStaleStaging } from "./swap.js";
 import type { InstallObserver, InstallOutcome, InstallSummary, StepUnderWay } from "./types.js";
 
@@ -54,7 +62,8 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
     if (!homeWritable) observer.warning({ kind: "read-only-home", home: options.home });
     const modifyPath = options.modifyPath && homeWritable;
     const binaryPath = join(options.dir, target.binaryName);
-    let recorded = homeWritable;
+    const recorded = homeWritable;
+    let recordedBefore: Receipt | null = null;
     const summarize = (outcome: InstallOutcome, path: PathOutcome): InstallSummary => ({
       outcome,
       os: target.os,
@@ -98,11 +107,11 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
       );
     }
 
-    const previous = await readReceipt(options.runmatHome);
-    const earlier = previous.state === "ok" && previous.receipt.dir === options.dir ? previous.receipt : null;
+    const previous = await readTrustedReceipt(options, deps.env);
+    const earlier = previous?.dir === options.dir ? previous : null;
     // One receipt records one install: a second one elsewhere would leave the first behind,
     // unknown to update and uninstall.
-    const elsewhere = previous.state === "ok" && !earlier ? previous.receipt : null;
+    const elsewhere = previous && !earlier ? previous : null;
     if (elsewhere && elsewhere.files.length > 0 && existsSync(elsewhere.files[0])) {
       throw new InstallError(
         "usage",
@@ -124,19 +133,22 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
     }
 
     const createdDir = await makeDirectories(options.dir);
-    await sweepStaleStaging(dirname(options.dir));
-    const staging = await makeStaging(dirname(options.dir));
+    await sweepStaleStaging(options.dir);
+    const staging = await makeStaging(options.dir);
     let committed = false;
     let unlock: (() => Promise<void>) | undefined;
     try {
       const unpacked = await fetchAndUnpack(source, staging, http, observer, signal, options.connections);
       const release = await locateRelease(unpacked, target.binaryName);
+      // Hashed for the receipt while the checks below wait on the binary.
+      const digests = Promise.all(release.files.map((name) => digestFile(join(release.directory, name))));
+      digests.catch(() => {});
       const checking = options.skipSmokeTest
         ? null
         : observer.working(
             `Checking that ${source.tag ? `RunMat ${source.tag}` : "RunMat"} starts on this machine`,
           );
-      const tag = await during(checking, async () => {
+      const { tag, placement } = await during(checking, async () => {
         // A library or glibc the binary needs and this machine lacks: said before anything is replaced.
         if (target.os === "linux" && !options.skipSmokeTest) {
           const staged = join(release.directory, target.binaryName);
@@ -144,34 +156,59 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
         }
         signal.throwIfAborted();
         unlock = await acquireLock(options.dir, signal);
-        return placeAndVerify(release, options, source, binaryPath, signal, () => {
-          committed = true;
-          observer.committed();
-        });
+        // Read again under the lock: an install that finished while this one downloaded has
+        // recorded what it created, and that record must be kept, not overwritten.
+        const latest = await readTrustedReceipt(options, deps.env);
+        recordedBefore = latest?.dir === options.dir ? latest : earlier;
+        return placeAndVerify(
+          release,
+          options,
+          source,
+          binaryPath,
+          await filesToRetire(recordedBefore, release.files),
+          signal,
+          () => {
+            committed = true;
+            observer.committed();
+          },
+        );
       });
-      // From here on the new install is kept: PATH edits and the receipt run to the end
-      // even if a signal arrives (cli/install-command.ts only aborts; nothing below watches the signal).
+      // From here on nothing watches the signal (cli/install-command.ts only aborts): the
+      // receipt, the commit and the PATH edits run to the end.
+      const installed = { tag, platform: source.platform, files: release.files, digests: await digests };
+      const planned = await addToPath(options, modifyPath, target, deps.env, true);
+      const installDirs = createdDir ? directoriesBetween(createdDir, options.dir) : [];
+      const receipt = newReceipt(options, modifyPath, installed, {
+        earlier: recordedBefore,
+        createdDirs: installDirs,
+        pathEdits: planned.edits,
+      });
+      // Recorded before anything is kept: a new RunMat that no receipt lists could be neither
+      // updated nor uninstalled, so a receipt that cannot be written undoes the install.
+      if (homeWritable) {
+        await writeReceipt(options.runmatHome, receipt).catch(async (error: NodeJS.ErrnoException) => {
+          const failure = receiptUnwritable(options, error);
+          await rollBack(placement, failure, options.dir);
+          throw failure;
+        });
+      }
+      await placement.commit();
       const path = await addToPath(options, modifyPath, target, deps.env, false);
-      // Read again under the lock: an install that finished while this one downloaded has
-      // recorded what it created, and that record must be kept, not overwritten.
-      const latest = await readReceipt(options.runmatHome);
-      const recordedBefore =
-        latest.state === "ok" && latest.receipt.dir === options.dir ? latest.receipt : earlier;
-      const receipt = newReceipt(
-        options,
-        modifyPath,
-        { tag, platform: source.platform, files: release.files },
-        {
-          earlier: recordedBefore,
-          createdDirs: [
-            ...(createdDir ? directoriesBetween(createdDir, options.dir) : []),
-            ...path.createdDirs,
-          ],
-          pathEdits: path.edits,
-        },
-      );
-      recorded = homeWritable && (await recordReceipt(options, receipt, observer));
-      return summarize(outcomeOf(receipt, binaryPath, false), path);
+      const final = newReceipt(options, modifyPath, installed, {
+        earlier: recordedBefore,
+        createdDirs: [...installDirs, ...path.createdDirs],
+        pathEdits: path.edits,
+      });
+      // PATH edits that failed, or directories they created: the receipt says what is really there.
+      if (
+        homeWritable &&
+        JSON.stringify({ ...final, installedAt: "" }) !== JSON.stringify({ ...receipt, installedAt: "" })
+      ) {
+        await writeReceipt(options.runmatHome, final).catch((error: NodeJS.ErrnoException) =>
+          observer.warning({ kind: "receipt-unwritable", reason: error.code ?? error.message }),
+        );
+      }
+      return summarize(outcomeOf(final, binaryPath, false), path);
     } finally {
       await unlock?.();
       // An aborted extraction can still be closing files: retry rather than leave staging behind.
@@ -181,6 +218,39 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
   } finally {
     await http?.dispatcher.close().catch(() => {});
   }
+}
+
+/**
+ * The receipt in HOME when it may be acted on; an untrusted one is ignored here (this install
+ * writes a new one), and update and uninstall refuse it.
+ */
+async function readTrustedReceipt(options: InstallOptions, env: NodeJS.ProcessEnv): Promise<Receipt | null> {
+  const read = await readReceipt(options.runmatHome);
+  if (read.state !== "ok") return null;
+  const context = { home: options.home, runmatHome: options.runmatHome, defaultDir: options.defaultDir, env };
+  return distrustReceipt(read.receipt, context) === null ? read.receipt : null;
+}
+
+/** The earlier install's files that this release does not have, while they are still as placed. */
+async function filesToRetire(earlier: Receipt | null, names: string[]): Promise<string[]> {
+  const retired: string[] = [];
+  for (const file of earlier?.files ?? []) {
+    const name = basename(file);
+    if (!names.includes(name) && (await isStillPlaced(file, earlier?.fileDigests[file]))) retired.push(name);
+  }
+  return retired;
+}
+
+function receiptUnwritable(options: InstallOptions, error: NodeJS.ErrnoException): InstallError {
+  const why = toInstallError(error);
+  return new InstallError(
+    "filesystem",
+    `Could not write the install receipt in ${options.runmatHome} (${error.code ?? error.message}), so nothing was changed: an install without its receipt could not be updated or uninstalled.`,
+    why.kind === "filesystem"
+      ? why.hint
+      : `Make ${options.runmatHome} writable, then run the installer again.`,
+    { cause: error },
+  );
 }
 
 /** Runs `work` while `step` is said on screen: ticked when it finishes, removed when it fails. */
@@ -193,21 +263,6 @@ async function during<T>(step: Promise<StepUnderWay> | null, work: () => Promise
   } finally {
     shown?.stop();
   }
-}
-
-/** The new RunMat is in place and working; a receipt that cannot be written is a warning. */
-async function recordReceipt(
-  options: InstallOptions,
-  receipt: Receipt,
-  observer: InstallObserver,
-): Promise<boolean> {
-  return writeReceipt(options.runmatHome, receipt).then(
-    () => true,
-    (error: NodeJS.ErrnoException) => {
-      observer.warning({ kind: "receipt-unwritable", reason: error.code ?? error.message });
-      return false;
-    },
-  );
 }
 
 function outcomeOf(receipt: Receipt, binaryPath: string, alreadyInstalled: boolean): InstallOutcome {

@@ -1,7 +1,19 @@
 // Puts files into the install directory atomically, keeping what they replace until the
 // new install has passed its smoke test, and serialising racing installers with a lock file.
 import { randomBytes } from "node:crypto";
-import { chmod, copyFile, lstat, mkdtemp, open, readdir, rename, rm, unlink } from "node:fs/promises";
+import {
+  chmod,
+  copyFile,
+  link,
+  lstat,
+  mkdtemp,
+  open,
+  readdir,
+  rename,
+  rm,
+  unlink,
+  writeFile,
+} from "node:fs/promises";
 import { join } from "node:path";
 import { InstallError } from "../errors.js";
 import { NotRegularFileError, readRegularFile } from "../fs-atomic.js";
@@ -9,21 +21,26 @@ import { sleep } from "../sleep.js";
 
 const LOCK_NAME = ".runmat-install.lock";
 const STAGING_PREFIX = ".runmat-install-";
-const STAGING_NAME = /^\.runmat-install-(\d+)-[A-Za-z0-9]{6}$/;
+/** Staging directories and lock files being written, each named for the process that owns it. */
+const STAGING_NAME = /^\.runmat-install(?:-|\.lock\.)(\d+)-[A-Za-z0-9]{6}$/;
 /** Staging from installers before the pid was in the name: swept once this old. */
 const LEGACY_STAGING_NAME = /^\.runmat-install-[A-Za-z0-9]{6}$/;
 const LEGACY_STAGING_AGE_MS = 24 * 3600 * 1000;
 const LOCK_POLL_MS = 100;
 const LOCK_WAIT_MS = 120_000;
 
-/** A new staging directory beside the install directory, named for this process. */
-export function makeStaging(parent: string): Promise<string> {
-  return mkdtemp(join(parent, `${STAGING_PREFIX}${process.pid}-`));
+/**
+ * A new staging directory inside the install directory, named for this process: on the same
+ * filesystem, so files move in by rename, and writable whenever the install directory is (its
+ * parent need not be: a --dir under a read-only parent works).
+ */
+export function makeStaging(directory: string): Promise<string> {
+  return mkdtemp(join(directory, `${STAGING_PREFIX}${process.pid}-`));
 }
 
 /**
- * Removes staging directories that installers killed without a chance to clean up (kill -9,
- * a power cut) left behind: those whose process is no longer running.
+ * Removes staging directories (and locks being written) that installers killed without a chance
+ * to clean up (kill -9, a power cut) left behind: those whose process is no longer running.
  */
 export async function sweepStaleStaging(parent: string): Promise<void> {
   for (const name of await readdir(parent).catch(() => [] as string[])) {
@@ -50,27 +67,63 @@ function processIsAlive(pid: number): boolean {
   }
 }
 
+/** How long a lock without a pid may be an installer between creating and writing it (older installers). */
+const EMPTY_LOCK_GRACE_MS = 5_000;
+
+/**
+ * Creates the lock with this process's pid already in it: written to a file of its own, then
+ * linked into place, which fails when a lock is there. A lock is never seen empty, so a full
+ * disk cannot leave one that blocks every later install.
+ */
+async function createLock(lockPath: string): Promise<boolean> {
+  const temporary = `${lockPath}.${process.pid}-${randomBytes(3).toString("hex")}`;
+  await writeFile(temporary, String(process.pid), { flag: "wx" });
+  try {
+    await link(temporary, lockPath);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") return false;
+    // A filesystem without hard links (FAT, some network shares): create it in place instead.
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "ENOSYS") throw error;
+    const handle = await open(lockPath, "wx").catch((openError: NodeJS.ErrnoException) => {
+      if (openError.code === "EEXIST") return null;
+      throw openError;
+    });
+    if (!handle) return false;
+    try {
+      await handle.writeFile(String(process.pid));
+    } catch (writeError) {
+      await handle.close();
+      await rm(lockPath, { force: true });
+      throw writeError;
+    }
+    await handle.close();
+    return true;
+  } finally {
+    await rm(temporary, { force: true });
+  }
+}
+
 /** Takes the install directory's lock, waiting for a live holder and breaking a dead one's. */
 export async function acquireLock(directory: string, signal: AbortSignal): Promise<() => Promise<void>> {
   const lockPath = join(directory, LOCK_NAME);
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (;;) {
-    try {
-      const handle = await open(lockPath, "wx");
-      await handle.writeFile(String(process.pid));
-      await handle.close();
-      return () => rm(lockPath, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-    }
-    const text = await readRegularFile(lockPath).catch(async (error: Error) => {
+    if (await createLock(lockPath)) return () => rm(lockPath, { force: true });
+    const text = await readRegularFile(lockPath, 64).catch(async (error: Error) => {
       // A FIFO or socket where our lock belongs is no lock of ours: it would only stall us.
       if (error instanceof NotRegularFileError) await unlink(lockPath).catch(() => {});
       return null;
     });
     const holder = Number.parseInt(text ?? "", 10);
-    // A lock with no pid yet belongs to an installer between open() and write(): wait for it.
-    if (Number.isInteger(holder) && holder > 0 && !processIsAlive(holder)) {
+    const dead = Number.isInteger(holder) && holder > 0 && !processIsAlive(holder);
+    // An empty lock is an older installer between open() and write(), or one a full disk left.
+    const age = await lstat(lockPath).then(
+      (info) => Date.now() - info.mtimeMs,
+      () => 0,
+    );
+    if (dead || (text === "" && age > EMPTY_LOCK_GRACE_MS)) {
       await rm(lockPath, { force: true });
       continue;
     }
@@ -97,10 +150,16 @@ export interface Placement {
   rollback(): Promise<void>;
 }
 
+/**
+ * Moves `names` from the staging directory into `directory`, and `retired` (files of the earlier
+ * install that the new release no longer has) out of it: the old files are kept aside until
+ * commit, so a rollback puts back exactly the earlier install.
+ */
 export async function placeFiles(
   sourceDirectory: string,
   names: string[],
   directory: string,
+  retired: string[] = [],
 ): Promise<Placement> {
   await removeLeftoverBackups(directory);
   const id = `${process.pid}-${randomBytes(3).toString("hex")}`;
@@ -146,6 +205,11 @@ export async function placeFiles(
       );
       placed.push({ target, backup: hadOld ? backup : undefined });
       await moveInto(source, target, join(directory, `.${name}.runmat-new-${id}`));
+    }
+    for (const name of retired.filter((old) => !names.includes(old))) {
+      const backup = join(directory, `.${name}.runmat-old-${id}`);
+      await rename(join(directory, name), backup);
+      placed.push({ target: join(directory, name), backup });
     }
   } catch (error) {
     await rollback().catch(() => {});

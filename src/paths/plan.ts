@@ -82,9 +82,25 @@ export function isEnvFile(path: string, runmatHome: string): boolean {
   return envFiles(runmatHome).includes(path);
 }
 
-/** A line the installer appends to a file it does not own: the marked source line, or $GITHUB_PATH's directory. */
-export function isOwnedLine(line: string, installDir: string): boolean {
-  return line.endsWith(PROFILE_MARKER) || line === installDir;
+/** The line the installer appends to a shell profile: it sources ~/.runmat/env. */
+export function isOwnedLine(line: string, home: string): boolean {
+  return line === sourceLineFor(home);
+}
+
+/**
+ * A shell profile the installer may add its line to (chooseProfiles picks among these), so
+ * uninstall never edits any other file: HOME's sh and bash files, and a .zshenv ($ZDOTDIR may
+ * put it anywhere).
+ */
+export function isOwnedProfile(path: string, home: string): boolean {
+  const inHome = [".profile", ".bashrc", ".bash_profile", ".bash_login", ".zshenv"].map((n) =>
+    posix.join(home, n),
+  );
+  return inHome.includes(path) || basename(path) === ".zshenv";
+}
+
+function sourceLineFor(home: string): string {
+  return `. ${homeRelative(posix.join(home, ".runmat", ENV_FILE), home, shQuote)} ${PROFILE_MARKER}`;
 }
 
 export interface UnixShellContext {
@@ -164,7 +180,7 @@ export function planUnixPath(context: UnixShellContext): UnixPathPlan {
         }
       : undefined,
     profiles,
-    sourceLine: `. ${homeRelative(envPath, home, shQuote)} ${PROFILE_MARKER}`,
+    sourceLine: sourceLineFor(home),
   };
 }
 
@@ -240,4 +256,9 @@ export function removeWindowsPath(
     .split(";")
     .filter((entry) => entry !== "" && !sameWindowsDirectory(entry, directory, expand))
     .join(";");
+}
+
+/** Whether a file the installer writes whole (an env file, the fish conf.d file) still holds its words. */
+export function isOwnedContent(content: string): boolean {
+  return content.includes(PROFILE_MARKER);
 }

@@ -1,7 +1,13 @@
 // Applies a UnixPathPlan: the env files, one source line per startup file, and $GITHUB_PATH.
 import { existsSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
-import { appendToRegularFile, NotRegularFileError, readRegularFile, writeFileAtomic } from "../fs-atomic.js";
+import {
+  appendWhole,
+  DanglingLinkError,
+  NotRegularFileError,
+  readRegularFile,
+  writeFileAtomic,
+} from "../fs-atomic.js";
 import { appendLine, type PathEdit, planUnixPath } from "./plan.js";
 
 export interface PathOutcome {
@@ -60,7 +66,8 @@ export async function addToUnixPath(
       const updated = appendLine(current, line);
       if (updated !== null) {
         // Append rather than rewrite: a symlinked dotfile stays a symlink and keeps its mode.
-        if (!dryRun) await appendToRegularFile(path, updated.slice(current.length));
+        // Whole or not at all: a full disk leaves the profile as it was, never half a line.
+        if (!dryRun) await appendWhole(path, updated.slice(current.length));
         outcome.changed.push(edit);
       }
       outcome.edits.push(edit);
@@ -75,6 +82,9 @@ export async function addToUnixPath(
 
 function describeFileError(error: unknown): string {
   if (error instanceof NotRegularFileError) return "it is not a regular file";
+  // A dotfile manager's link into a repository not there yet: creating the file there is not ours to do.
+  if (error instanceof DanglingLinkError)
+    return `it is a symbolic link to ${error.target}, which does not exist`;
   return (error as NodeJS.ErrnoException).code ?? String(error);
 }
 

@@ -27,6 +27,9 @@ describe("archive entry policy", () => {
     refuses(() => guard.check({ name: "/etc/passwd", type: "file", size: 1 }), /absolute/);
     refuses(() => guard.check({ name: "C:\\x", type: "file", size: 1 }), /absolute/);
     refuses(() => guard.check({ name: "a\nb", type: "file", size: 1 }), /control characters/);
+    // U+009B is a CSI to some terminals; U+202E turns the rest of the line around.
+    refuses(() => guard.check({ name: "lib\u009b31mx.so", type: "file", size: 1 }), /control characters/);
+    refuses(() => guard.check({ name: "libx\u202eos.dll", type: "file", size: 1 }), /text-direction/);
     refuses(() => guard.check({ name: "dev", type: "other", size: 0 }), /device/);
   });
 

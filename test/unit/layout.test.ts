@@ -9,7 +9,15 @@ import { fileURLToPath } from "node:url";
 const SRC = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "src");
 
 /** The shared leaves at the top of src/: every folder may import them. */
-const LEAVES = ["contract.ts", "errors.ts", "fs-atomic.ts", "options.ts", "sleep.ts", "version.ts"];
+const LEAVES = [
+  "contract.ts",
+  "errors.ts",
+  "fs-atomic.ts",
+  "options.ts",
+  "sleep.ts",
+  "text.ts",
+  "version.ts",
+];
 
 /** Which other folders each folder may import (besides the leaves); "." is the leaves themselves. */
 const MAY_IMPORT: Record<string, string[]> = {

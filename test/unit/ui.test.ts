@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { formatBytes, Ui } from "../../src/cli/ui.js";
+import { printable, safeJson } from "../../src/text.js";
 
 function fakeStream(isTTY: boolean, columns: number) {
   const written: string[] = [];
@@ -75,5 +76,14 @@ describe("ui", () => {
       // The notice is a promise made to the user: it is shown whatever the mode, on stderr.
       assert.deepEqual(err.written, ["notice\n"]);
     }
+  });
+});
+
+describe("text from outside, shown", () => {
+  it("escapes C0 and C1 controls and direction marks, in lines and in JSON", () => {
+    assert.equal(printable("a\u001b[31mb\u009bc\u202ed"), "a\\u001b[31mb\\u009bc\\u202ed");
+    const json = safeJson({ name: "x\u009b2Jy\u2066" });
+    assert.equal(json, '{"name":"x\\u009b2Jy\\u2066"}');
+    assert.deepEqual(JSON.parse(json), { name: "x\u009b2Jy\u2066" });
   });
 });
