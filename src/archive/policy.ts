@@ -39,7 +39,8 @@ function unsafe(name: string, why: string): InstallError {
 function safeRelativePath(name: string): string[] {
   if (name.length > MAX_NAME_LENGTH)
     throw unsafe(name, `has a name longer than ${MAX_NAME_LENGTH} characters`);
-  if (UNPRINTABLE.test(name)) throw unsafe(name, "has control characters or text-direction marks in its name");
+  if (UNPRINTABLE.test(name))
+    throw unsafe(name, "has control characters or text-direction marks in its name");
   if (/^[/\\]/.test(name) || /^[A-Za-z]:/.test(name)) throw unsafe(name, "has an absolute path");
   const segments = name.split(/[/\\]+/).filter((segment) => segment !== "" && segment !== ".");
   if (segments.includes("..")) throw unsafe(name, "climbs out of the install directory with ..");

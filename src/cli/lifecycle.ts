@@ -336,8 +336,11 @@ export async function runUninstall(
     }
   }
   // Lines first: whatever fails after them, every new shell still starts.
-  const leftovers = await removePathEdits(receipt.pathEdits, { home: options.home, env });
+  const context = { home: options.home, env };
+  let leftovers = await removePathEdits(receipt.pathEdits, context);
   const { removed, kept } = await removeInstalledFiles(receipt);
+  // Removing RunMat freed space: a profile a full disk could not rewrite gets a second try.
+  if (leftovers.length > 0) leftovers = await removePathEdits(receipt.pathEdits, context);
   leftovers.push(...kept);
   for (const leftover of leftovers) {
     ui.warn(`Left ${leftover.path} (${leftover.why})${leftover.fix ? `; ${leftover.fix}` : ""}.`);

@@ -77,8 +77,8 @@ const EMPTY_LOCK_GRACE_MS = 5_000;
  */
 async function createLock(lockPath: string): Promise<boolean> {
   const temporary = `${lockPath}.${process.pid}-${randomBytes(3).toString("hex")}`;
-  await writeFile(temporary, String(process.pid), { flag: "wx" });
   try {
+    await writeFile(temporary, String(process.pid), { flag: "wx" });
     await link(temporary, lockPath);
     return true;
   } catch (error) {

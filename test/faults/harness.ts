@@ -101,9 +101,9 @@ export class World {
     });
   }
 
-  /** A HOME with dotfiles and an earlier install of v0.6.1. */
-  async freshHome(label = "fault"): Promise<void> {
-    this.home = await makeHome(label);
+  /** A HOME with dotfiles and an earlier install of v0.6.1 (at `at`, a new directory, when given). */
+  async freshHome(label = "fault", at?: string, baselineArgs: string[] = []): Promise<void> {
+    this.home = at ? (await mkdir(at, { recursive: true }), at) : await makeHome(label);
     await mkdir(join(this.home, "dotfiles"));
     await writeFile(join(this.home, "dotfiles", "bashrc"), "# my bashrc, kept in a dotfiles repo\n");
     await symlink(join(this.home, "dotfiles", "bashrc"), join(this.home, ".bashrc"));
@@ -111,7 +111,7 @@ export class World {
     this.server.reset();
     this.sink.reset();
     publishRelease(this.server, "v0.6.1");
-    const baseline = await this.run();
+    const baseline = await this.run({ args: [...serverArgs(this.server), ...baselineArgs] });
     assert.equal(baseline.code, 0, `baseline install: ${baseline.stderr}`);
     publishRelease(this.server, "v0.7.0");
     this.server.requests.length = 0;

@@ -255,6 +255,15 @@ const scenarios: Scenario[] = [
       );
     },
   }),
+  scenario(UNBOUNDED, 3, "a 20 MB release JSON is refused at 4 MiB, before it is parsed", {
+    release: "unknown",
+    message: /sent more than 4 MiB for a small document/,
+    arrange: (w) => {
+      const json = w.server.releaseJson("v0.7.0");
+      const padded = { ...json, body: "x".repeat(20 * 1024 * 1024) };
+      w.server.fault("/releases/", { kind: "garbage", body: JSON.stringify(padded) }, 10);
+    },
+  }),
   scenario(UNBOUNDED, 3, "a SHA256SUMS whose body never ends", {
     message: /sent more than 4 MiB for a small document/,
     arrange: (w) => {
