@@ -12,13 +12,20 @@
 # session (variables, functions, $ErrorActionPreference) and `exit` never closes their window.
 
 & {
+# The user's session preferences are theirs; this script block sets its own (they are scoped
+# to it). Most important: PowerShell 7.3+'s $PSNativeCommandUseErrorActionPreference, set in
+# many profiles, would turn the installer's documented exit code into an exception here.
 $ErrorActionPreference = 'Stop'
+$PSNativeCommandUseErrorActionPreference = $false
+Set-StrictMode -Off
 # The progress bar makes Invoke-WebRequest many times slower on PowerShell 5.1.
 $ProgressPreference = 'SilentlyContinue'
 
 # >>> generated from src/contract.ts by `npm run render:bootstrap`: do not edit >>>
 $DefaultInstallerUrl = 'https://github.com/runmat-org/runmat-install/releases/latest/download'
 $DefaultTelemetryEndpoint = 'https://runmat.org/api/telemetry'
+# What the early-failure events say they come from, as runmat-install's own requests do.
+$UserAgent = 'runmat-install/0.1.0'
 # Exit codes shared with runmat-install (see its README).
 $ExitCodes = @{
     'internal' = 1
@@ -138,7 +145,7 @@ function Send-InstallEvent([string]$Label, [string]$Cid) {
     if (-not (Test-AllowedUrl $endpoint)) { return }
     try {
         Invoke-RestMethod -Method Post -Uri $endpoint -ContentType 'application/json' -Body $payload `
-            -TimeoutSec 3 -UserAgent 'runmat-install/install.ps1' -UseBasicParsing | Out-Null
+            -TimeoutSec 3 -UserAgent $UserAgent -UseBasicParsing | Out-Null
     } catch {
         # telemetry never fails an install
     }
@@ -359,7 +366,13 @@ if ($installer) {
         & $installer --method $PayloadMethod @BootstrapArguments
         $code = $LASTEXITCODE
     } catch {
-        $code = Complete-Failure $_.Exception
+        # The installer ran and reported its own failure (and sent its own events): only its
+        # exit code is wanted, should anything still turn that code into an exception.
+        if ($_.Exception.GetType().Name -eq 'NativeCommandExitException') {
+            $code = $LASTEXITCODE
+        } else {
+            $code = Complete-Failure $_.Exception
+        }
     }
 }
 if ($RunAsFile) { exit $code }

@@ -16,6 +16,8 @@ set -u
 # >>> generated from src/contract.ts by `npm run render:bootstrap`: do not edit >>>
 DEFAULT_INSTALLER_URL="https://github.com/runmat-org/runmat-install/releases/latest/download"
 DEFAULT_TELEMETRY_ENDPOINT="https://runmat.org/api/telemetry"
+# What the early-failure events say they come from, as runmat-install's own requests do.
+USER_AGENT="runmat-install/0.1.0"
 # Exit codes shared with runmat-install (see its README); this script uses some of them.
 # shellcheck disable=SC2034
 EXIT_INTERNAL=1 EXIT_USAGE=2 EXIT_NETWORK=3 EXIT_INTEGRITY=4 EXIT_PLATFORM=5 EXIT_FILESYSTEM=6 EXIT_VERIFICATION=7 EXIT_NOT_INSTALLED=11 EXIT_INTERRUPTED=130
@@ -326,9 +328,9 @@ send_event() {
             *) _proto='=http,https' ;;
         esac
         curl --silent --output /dev/null --max-time 3 --location --max-redirs 3 --proto-redir "$_proto" \
-            -H 'Content-Type: application/json' -A 'runmat-install/install.sh' --data "$_payload" "$_endpoint" 2>/dev/null || true
+            -H 'Content-Type: application/json' -A "$USER_AGENT" --data "$_payload" "$_endpoint" 2>/dev/null || true
     elif command -v wget >/dev/null 2>&1; then
-        wget -q -O /dev/null -T 3 --header='Content-Type: application/json' -U 'runmat-install/install.sh' \
+        wget -q -O /dev/null -T 3 --header='Content-Type: application/json' -U "$USER_AGENT" \
             --post-data="$_payload" "$_endpoint" 2>/dev/null || true
     fi
 }

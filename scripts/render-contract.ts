@@ -29,6 +29,7 @@ import {
   TELEMETRY_SETTINGS_FILE,
   TRUTHY,
 } from "../src/contract.js";
+import { VERSION } from "../src/version.js";
 
 export type Bootstrapper = "install.sh" | "install.ps1";
 
@@ -69,6 +70,8 @@ function renderShellBlock(): string {
     `# ${BEGIN}`,
     `DEFAULT_INSTALLER_URL="${DEFAULT_INSTALLER_URL}"`,
     `DEFAULT_TELEMETRY_ENDPOINT="${DEFAULT_TELEMETRY_ENDPOINT}"`,
+    "# What the early-failure events say they come from, as runmat-install's own requests do.",
+    `USER_AGENT="runmat-install/${VERSION}"`,
     "# Exit codes shared with runmat-install (see its README); this script uses some of them.",
     "# shellcheck disable=SC2034",
     sortedExitKinds()
@@ -148,6 +151,8 @@ function renderPowerShellBlock(): string {
     `# ${BEGIN}`,
     `$DefaultInstallerUrl = ${psString(DEFAULT_INSTALLER_URL)}`,
     `$DefaultTelemetryEndpoint = ${psString(DEFAULT_TELEMETRY_ENDPOINT)}`,
+    "# What the early-failure events say they come from, as runmat-install's own requests do.",
+    `$UserAgent = ${psString(`runmat-install/${VERSION}`)}`,
     "# Exit codes shared with runmat-install (see its README).",
     "$ExitCodes = @{",
     ...sortedExitKinds().map((kind) => `    ${psString(kind)} = ${EXIT_CODES[kind]}`),

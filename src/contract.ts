@@ -34,7 +34,8 @@ export const EXIT_CODE_MEANINGS: Record<ErrorKind, string> = {
   network: "release lookup or download failed (network, proxy, rate limit, missing asset)",
   integrity: "checksum mismatch, missing checksum under --require-checksum, or an unsafe or corrupt archive",
   platform: "this OS, architecture or C library has no RunMat build, or Node.js is older than 20.18",
-  filesystem: "cannot write the install directory, HOME or a lock (permissions, disk full)",
+  filesystem:
+    "cannot write the install directory, HOME, a lock or the receipt (permissions, disk full); a tampered receipt",
   verification: "the installed binary failed its `runmat --version` smoke test (rolled back)",
   "not-installed": "`update` and `uninstall` only: RunMat is not installed by runmat-install (no receipt)",
   interrupted: "interrupted by Ctrl-C or SIGTERM (rolled back)",

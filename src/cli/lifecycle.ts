@@ -285,6 +285,38 @@ export async function runUpdate(
 }
 
 /**
+ * Removes the bootstrappers' cache. Run from that cache (the one-liners start the installer
+ * there), Windows refuses to delete the running .exe: everything else goes, and its path is
+ * returned so that it can be named.
+ */
+async function removeInstallerCache(cache: string): Promise<string | null> {
+  const removed = await rm(cache, { recursive: true, force: true }).then(
+    () => true,
+    () => false,
+  );
+  if (removed) return null;
+  const running = resolve(process.execPath).toLowerCase();
+  let kept: string | null = null;
+  const sweep = async (directory: string): Promise<void> => {
+    for (const entry of await readdir(directory, { withFileTypes: true }).catch(() => [])) {
+      const path = join(directory, entry.name);
+      if (entry.isDirectory()) {
+        await sweep(path);
+        await rmdir(path).catch(() => {});
+      } else if (resolve(path).toLowerCase() === running) {
+        kept = path;
+      } else {
+        await rm(path, { force: true });
+      }
+    }
+  };
+  await sweep(cache);
+  await rmdir(cache).catch(() => {});
+  if (!kept) await rm(cache, { recursive: true, force: true });
+  return kept;
+}
+
+/**
  * Asks on the terminal: stdin when it is one, else the controlling terminal (/dev/tty), as
  * rustup-init.sh does, because `curl … | sh -s -- uninstall` has a pipe for stdin. Null when
  * there is no terminal to ask on at all.
@@ -353,7 +385,9 @@ export async function runUninstall(
   if (purge) {
     await rm(idPath(options.runmatHome), { force: true });
     await rm(settingsPath(options.runmatHome), { force: true });
-    await rm(installerCache, { recursive: true, force: true });
+    const running = await removeInstallerCache(installerCache);
+    if (running)
+      ui.info(`Kept ${running}: it is this installer, still running; delete it once this command ends.`);
   } else if (existsSync(installerCache)) {
     ui.info(`Kept the installer cache ${installerCache}; --purge removes it.`);
   }

@@ -24,6 +24,7 @@ import {
   distrustReceipt,
   isStillPlaced,
   mergePathEdits,
+  type PlacedFile,
   type Receipt,
   readReceipt,
   writeReceipt,
@@ -62,7 +63,6 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
     if (!homeWritable) observer.warning({ kind: "read-only-home", home: options.home });
     const modifyPath = options.modifyPath && homeWritable;
     const binaryPath = join(options.dir, target.binaryName);
-    const recorded = homeWritable;
     let recordedBefore: Receipt | null = null;
     const summarize = (outcome: InstallOutcome, path: PathOutcome): InstallSummary => ({
       outcome,
@@ -80,7 +80,7 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
       ),
       onPathNow: isOnPath(options.dir, deps.env),
       shell: basename(deps.env.SHELL ?? ""),
-      recorded,
+      recorded: homeWritable,
       path: {
         changed: path.changed,
         warnings: path.warnings,
@@ -175,22 +175,28 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
       });
       // From here on nothing watches the signal (cli/install-command.ts only aborts): the
       // receipt, the commit and the PATH edits run to the end.
-      const installed = { tag, platform: source.platform, files: release.files, digests: await digests };
-      const planned = await addToPath(options, modifyPath, target, deps.env, true);
       const installDirs = createdDir ? directoriesBetween(createdDir, options.dir) : [];
-      const receipt = newReceipt(options, modifyPath, installed, {
-        earlier: recordedBefore,
-        createdDirs: installDirs,
-        pathEdits: planned.edits,
-      });
+      const installed = { tag, platform: source.platform, files: release.files, digests: [] as PlacedFile[] };
+      let recorded: Receipt;
       // Recorded before anything is kept: a new RunMat that no receipt lists could be neither
       // updated nor uninstalled, so a receipt that cannot be written undoes the install.
-      if (homeWritable) {
-        await writeReceipt(options.runmatHome, receipt).catch(async (error: NodeJS.ErrnoException) => {
-          const failure = receiptUnwritable(options, error);
-          await rollBack(placement, failure, options.dir);
-          throw failure;
+      try {
+        installed.digests = await digests;
+        const planned = await addToPath(options, modifyPath, target, deps.env, true);
+        const receipt = newReceipt(options, modifyPath, installed, {
+          earlier: recordedBefore,
+          createdDirs: installDirs,
+          pathEdits: planned.edits,
         });
+        if (homeWritable) {
+          await writeReceipt(options.runmatHome, receipt).catch((error: NodeJS.ErrnoException) => {
+            throw receiptUnwritable(options, error);
+          });
+        }
+        recorded = receipt;
+      } catch (error) {
+        await rollBack(placement, error, options.dir);
+        throw error;
       }
       await placement.commit();
       const path = await addToPath(options, modifyPath, target, deps.env, false);
@@ -200,10 +206,9 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
         pathEdits: path.edits,
       });
       // PATH edits that failed, or directories they created: the receipt says what is really there.
-      if (
-        homeWritable &&
-        JSON.stringify({ ...final, installedAt: "" }) !== JSON.stringify({ ...receipt, installedAt: "" })
-      ) {
+      const unchanged = (a: Receipt, b: Receipt) =>
+        JSON.stringify({ ...a, installedAt: "" }) === JSON.stringify({ ...b, installedAt: "" });
+      if (homeWritable && !unchanged(final, recorded)) {
         await writeReceipt(options.runmatHome, final).catch((error: NodeJS.ErrnoException) =>
           observer.warning({ kind: "receipt-unwritable", reason: error.code ?? error.message }),
         );

@@ -236,17 +236,21 @@ export function expandWindowsVariables(value: string, env: Record<string, string
   return value.replace(/%([^%]+)%/g, (whole, name: string) => lookup.get(name.toLowerCase()) ?? whole);
 }
 
-/** The user Path with `directory` first, or null when an entry already names it. */
+/**
+ * The user Path with `directory` first, or null when an entry already names it. The rest is kept
+ * byte for byte (empty entries too), so that removing the entry again restores it exactly.
+ */
 export function prependWindowsPath(
   current: string,
   directory: string,
   expand: (s: string) => string = (s) => s,
 ): string | null {
-  const entries = current.split(";").filter((entry) => entry !== "");
-  if (entries.some((entry) => sameWindowsDirectory(entry, directory, expand))) return null;
-  return [directory, ...entries].join(";");
+  if (current.split(";").some((entry) => entry !== "" && sameWindowsDirectory(entry, directory, expand)))
+    return null;
+  return current === "" ? directory : `${directory};${current}`;
 }
 
+/** The user Path without the entries naming `directory`; every other byte is kept. */
 export function removeWindowsPath(
   current: string,
   directory: string,
@@ -254,8 +258,55 @@ export function removeWindowsPath(
 ) {
   return current
     .split(";")
-    .filter((entry) => entry !== "" && !sameWindowsDirectory(entry, directory, expand))
+    .filter((entry) => entry === "" || !sameWindowsDirectory(entry, directory, expand))
     .join(";");
+}
+
+/** A registry value as `reg export` wrote it: its type and its exact text. */
+export interface RegistryValue {
+  type: "REG_SZ" | "REG_EXPAND_SZ";
+  value: string;
+}
+
+/**
+ * The value `name` in the text of a `reg export` file (UTF-16, so no console code page ever
+ * touches it: "Zoë" and "陈" come back as they are), or null when the key has no such value.
+ * A value of another type is refused, not guessed at: a Path that cannot be read back exactly is
+ * never written.
+ */
+export function parseRegExport(text: string, name: string): RegistryValue | null {
+  const joined = text.replace(/^\uFEFF/, "").replace(/\\\r?\n[ \t]*/g, "");
+  const prefix = `"${name.toLowerCase()}"=`;
+  const line = joined.split(/\r?\n/).find((l) => l.toLowerCase().startsWith(prefix));
+  if (line === undefined) return null;
+  const data = line.slice(prefix.length);
+  if (data.startsWith('"') && data.endsWith('"')) {
+    return { type: "REG_SZ", value: data.slice(1, -1).replace(/\\(.)/g, "$1") };
+  }
+  const hex = /^hex\(2\):((?:[0-9a-f]{2},?)*)$/i.exec(data);
+  if (!hex)
+    throw new Error(
+      `the registry value ${name} has a type the installer does not edit (${data.slice(0, 12)}…)`,
+    );
+  const bytes = Buffer.from(hex[1].replace(/,/g, ""), "hex");
+  if (bytes.length % 2 !== 0) throw new Error(`the registry value ${name} is not UTF-16 text`);
+  return { type: "REG_EXPAND_SZ", value: bytes.toString("utf16le").replace(/\0+$/, "") };
+}
+
+/** A `reg import` file (UTF-16LE with its byte order mark) that sets `name` to `value` as REG_EXPAND_SZ. */
+export function renderRegImport(key: string, name: string, value: string): Buffer {
+  const hive = key.replace(/^HKCU\\/i, "HKEY_CURRENT_USER\\");
+  const bytes = [...Buffer.from(`${value}\0`, "utf16le")].map((byte) => byte.toString(16).padStart(2, "0"));
+  const rows: string[] = [];
+  for (let i = 0; i < bytes.length; i += 24) rows.push(bytes.slice(i, i + 24).join(","));
+  const text = [
+    "Windows Registry Editor Version 5.00",
+    "",
+    `[${hive}]`,
+    `"${name}"=hex(2):${rows.join(",\\\r\n  ")}`,
+    "",
+  ].join("\r\n");
+  return Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, "utf16le")]);
 }
 
 /** Whether a file the installer writes whole (an env file, the fish conf.d file) still holds its words. */

@@ -3,10 +3,12 @@ import { describe, it } from "node:test";
 import {
   appendLine,
   expandWindowsVariables,
+  parseRegExport,
   planUnixPath,
   prependWindowsPath,
   removeLine,
   removeWindowsPath,
+  renderRegImport,
 } from "../../src/paths/plan.js";
 
 const base = { home: "/home/u", directory: "/home/u/.local/bin" };
@@ -87,5 +89,31 @@ describe("PATH planning", () => {
       removeWindowsPath("C:\\x;%USERPROFILE%\\.runmat\\bin;C:\\y", "C:\\Users\\u\\.runmat\\bin", expand),
       "C:\\x;C:\\y",
     );
+  });
+});
+
+describe("the user Path through reg export and reg import", () => {
+  const path = "C:\\users\\Zoë Q\\AppData\\bin;;D:\\Übersetzer\\bin;%USERPROFILE%\\x;C:\\陈\\y;";
+
+  it("reads back exactly what it writes, non-ASCII and %VAR% entries included", () => {
+    const file = renderRegImport("HKCU\\Environment", "Path", path).toString("utf16le");
+    assert.deepEqual(parseRegExport(file, "Path"), { type: "REG_EXPAND_SZ", value: path });
+  });
+
+  it("reads a REG_SZ Path with its escapes, any spelling of the name, and refuses other types", () => {
+    const text =
+      '\uFEFFWindows Registry Editor Version 5.00\r\n\r\n[HKEY_CURRENT_USER\\Environment]\r\n"PATH"="C:\\\\a \\"b\\";D:\\\\c"\r\n';
+    assert.deepEqual(parseRegExport(text, "Path"), { type: "REG_SZ", value: 'C:\\a "b";D:\\c' });
+    assert.equal(parseRegExport('"TEMP"="x"\r\n', "Path"), null);
+    assert.throws(
+      () => parseRegExport('"Path"=dword:00000001\r\n', "Path"),
+      /type the installer does not edit/,
+    );
+  });
+
+  it("adding and removing our entry gives back the Path byte for byte", () => {
+    const added = prependWindowsPath(path, "C:\\Users\\Zoë Q\\.runmat\\bin");
+    assert.ok(added);
+    assert.equal(removeWindowsPath(added, "C:\\Users\\Zoë Q\\.runmat\\bin"), path);
   });
 });
