@@ -194,6 +194,83 @@ describe("single binaries", () => {
       const bin = join(prefix, "drive_c", "users", process.env.USER ?? "root", ".runmat", "bin");
       assert.equal(existsSync(join(bin, "runmat.exe")), false);
     });
+    it("a user Path with non-ASCII and %VAR% entries: install, re-run and uninstall leave it byte for byte as before (read through the Windows API)", async () => {
+      requireTool("x86_64-w64-mingw32-gcc");
+      const build = join(work, "regread");
+      await mkdir(build, { recursive: true });
+      // RegGetValueW, unexpanded: the value as Windows stores it, in UTF-16 code units, with no
+      // console code page and none of the installer's own code in between.
+      await writeFile(
+        join(build, "regread.c"),
+        [
+          "#include <windows.h>",
+          "#include <stdio.h>",
+          "int main(void) {",
+          "  static WCHAR value[32768]; DWORD size = sizeof(value), type = 0;",
+          '  LONG status = RegGetValueW(HKEY_CURRENT_USER, L"Environment", L"Path", RRF_RT_ANY | RRF_NOEXPAND, &type, value, &size);',
+          '  if (status != ERROR_SUCCESS) { printf("error %ld\\n", status); return 1; }',
+          '  printf("type %lu\\n", type);',
+          '  for (DWORD i = 0; i + 1 < size / 2; i++) printf("%04x", value[i]);',
+          '  printf("\\n");',
+          "  return 0;",
+          "}",
+          "",
+        ].join("\n"),
+      );
+      await run("x86_64-w64-mingw32-gcc", ["-o", "regread.exe", "regread.c", "-ladvapi32"], { cwd: build });
+      const readPath = async () => {
+        const { code, output } = await wine([join(build, "regread.exe")]);
+        assert.equal(code, 0, output);
+        const [type, hex] = output.trim().split("\n");
+        return { type: type.trim(), value: Buffer.from(hex.trim(), "hex").swap16().toString("utf16le") };
+      };
+      const original =
+        "C:\\users\\Zoë Q\\AppData\\Local\\bin;D:\\Übersetzer\\bin;;%USERPROFILE%\\tools;C:\\陈\\bin;Łukasz";
+      const set = await wine([
+        "reg",
+        "add",
+        "HKCU\\Environment",
+        "/v",
+        "Path",
+        "/t",
+        "REG_EXPAND_SZ",
+        "/d",
+        original,
+        "/f",
+      ]);
+      assert.equal(set.code, 0, set.output);
+      const before = await readPath();
+      assert.deepEqual(before, { type: "type 2", value: original }, "the test's own Path went in as written");
+      const archive = new AdmZip();
+      archive.addFile("runmat.exe", await readFile(seaBinary("runmat-install-win-x64.exe")));
+      const zipPath = join(build, `runmat-v${VERSION}-windows-x86_64.zip`);
+      archive.writeZip(zipPath);
+      const dir = "C:\\users\\Zoë Q\\RunMat\\bin";
+      const install = (...extra: string[]) =>
+        wine([
+          seaBinary("runmat-install-win-x64.exe"),
+          "--archive",
+          `Z:${zipPath.replace(/\//g, "\\")}`,
+          "--dir",
+          dir,
+          "--no-telemetry",
+          ...extra,
+        ]);
+      const first = await install();
+      assert.equal(first.code, 0, first.output);
+      assert.deepEqual(await readPath(), { type: "type 2", value: `${dir};${original}` });
+      const again = await install("--force");
+      assert.equal(again.code, 0, again.output);
+      assert.deepEqual(
+        await readPath(),
+        { type: "type 2", value: `${dir};${original}` },
+        "a re-run adds nothing",
+      );
+      const uninstall = await wine([seaBinary("runmat-install-win-x64.exe"), "uninstall", "-y"]);
+      assert.equal(uninstall.code, 0, uninstall.output);
+      assert.deepEqual(await readPath(), before, "uninstall restores the Path exactly");
+    });
+
     it("a runmat.exe whose DLL is missing: exit 7, said in words with the fix, nothing placed", async () => {
       // Built with mingw against a DLL that the archive then leaves out, as a broken release would.
       requireTool("x86_64-w64-mingw32-gcc");
