@@ -20,6 +20,11 @@ export interface PlatformProbes {
   isAppleSilicon(): boolean;
   /** Linux: true when the C library is musl (Alpine), which cannot run our glibc builds. */
   isMusl(): boolean;
+  /**
+   * Windows: the machine's own architecture as Windows names it (AMD64, ARM64), which an x64
+   * process emulated on ARM64 is not told by os.machine(); null when it cannot be told.
+   */
+  windowsNativeArch?(): string | null;
 }
 
 /** What telemetry reports even when no target can be resolved. */
@@ -67,6 +72,12 @@ export function describeHost(probes: PlatformProbes): Host {
   let arch = normalizeArch(probes.machine);
   // An x64 Node under Rosetta reports x86_64; the native arm64 build runs faster and is what the user wants.
   if (os === "darwin" && arch === "x86_64" && probes.isAppleSilicon()) arch = "arm64";
+  // The Windows installer is an x64 program, emulated on ARM64: telemetry and the choice of
+  // RunMat's build follow the machine, not the emulation.
+  if (os === "windows" && arch === "x86_64") {
+    const native = probes.windowsNativeArch?.();
+    if (native && normalizeArch(native.toLowerCase()) === "arm64") arch = "arm64";
+  }
   return { os, arch };
 }
 

@@ -82,14 +82,7 @@ async function resolveFromRelease(
     throw error;
   }
   observer.releaseResolved(release.tag_name, choice.platform);
-  if (choice.usedFallback) {
-    observer.warning({
-      kind: "emulated",
-      tag: release.tag_name,
-      wanted: target.platform,
-      used: choice.platform,
-    });
-  }
+  announceEmulation(target, choice.platform, release.tag_name, observer);
   const sha256 = await checksumFromApi(http, release.assets, choice.asset);
   if (!sha256) missingChecksum(choice.asset.name, options.requireChecksum, observer);
   return {
@@ -128,6 +121,7 @@ async function resolveFromReleasePages(
       const listed = sums !== null && parseChecksumList(sums, name) !== null;
       if (!listed && !(await releaseFileExists(http, url))) continue;
       observer.releaseResolved(tag, platform);
+      announceEmulation(target, platform, tag, observer);
       const checksum = await checksumFromPages(http, url, name, sums);
       observer.warning({
         kind: "api-rate-limited",
@@ -154,7 +148,12 @@ async function resolveFromArchive(
   const file = options.archive!;
   const assetName = basename(file);
   const tag = tagFromArchiveName(assetName) ?? options.tag;
-  observer.releaseResolved(tag, target.platform);
+  // An archive built for the fallback (x64 on ARM64 Windows) runs emulated: said as for a download.
+  const platform =
+    target.fallbackPlatform && assetName.includes(`-${target.fallbackPlatform}.`)
+      ? target.fallbackPlatform
+      : target.platform;
+  observer.releaseResolved(tag, platform);
   const info = await stat(file).catch(() => null);
   if (!info?.isFile()) {
     throw new InstallError(
@@ -170,9 +169,16 @@ async function resolveFromArchive(
       "Pass a RunMat release archive.",
     );
   }
+  if (tag) announceEmulation(target, platform, tag, observer);
   const sha256 = await checksumBesideArchive(file, assetName);
   if (!sha256) missingChecksum(assetName, options.requireChecksum, observer);
-  return { tag, platform: target.platform, assetName, location: { file }, sha256 };
+  return { tag, platform, assetName, location: { file }, sha256 };
+}
+
+/** Says once that the build being installed is the fallback, which runs under emulation. */
+function announceEmulation(target: Target, platform: string, tag: Tag, observer: ReleaseObserver): void {
+  if (platform === target.platform) return;
+  observer.warning({ kind: "emulated", tag, wanted: target.platform, used: platform });
 }
 
 /** No checksum is published: an error under --require-checksum, else a warning. */

@@ -51,7 +51,14 @@ let unregisterWine: () => Promise<void>;
  * (`& ([scriptblock]::Create((iwr …))) --dir …`), or piped into Invoke-Expression (`iwr … | iex`,
  * which takes no arguments and must leave the session open).
  */
-async function runInstallPs1(form: Form, home: string, args: string[], env: Env = {}): Promise<PwshRun> {
+async function runInstallPs1(
+  form: Form,
+  home: string,
+  args: string[],
+  env: Env = {},
+  /** What the user's session (a profile) set before running the one-liner. */
+  session = "",
+): Promise<PwshRun> {
   const wrapper = join(home, `run-${form}.ps1`);
   const passed = args.map(psQuote).join(" ");
   const scripts: Record<Form, string> = {
@@ -60,7 +67,7 @@ async function runInstallPs1(form: Form, home: string, args: string[], env: Env 
     iex: `Get-Content -Raw -LiteralPath ${psQuote(SCRIPT)} | Invoke-Expression\n"session still open (exit code $LASTEXITCODE)"\nexit $LASTEXITCODE\n`,
   };
   assert.ok(form !== "iex" || args.length === 0, "iwr | iex passes no arguments");
-  await writeFile(wrapper, scripts[form]);
+  await writeFile(wrapper, `${session}\n${scripts[form]}`);
   const command = [pwsh, "-NoProfile", "-NonInteractive", "-File", wrapper].map(shQuote).join(" ");
   const environment: Record<string, string> = {
     PATH: `${dirname(pwsh)}:/usr/bin:/bin`,
@@ -234,7 +241,9 @@ describe("install.ps1 early failures: one error line and a hint, the documented 
     home = await makeHome("pwsh-early");
     sink.reset();
   };
-  after(() => cleanHome(home));
+  after(async () => {
+    if (home) await cleanHome(home);
+  });
 
   it("checksum mismatch (exit 4), under iex as well", async () => {
     await fresh();
@@ -360,6 +369,36 @@ describe("install.ps1 early failures: one error line and a hint, the documented 
       assert.equal(sink.connections, 0);
       assert.equal(existsSync(join(home, ".runmat", "telemetry_id")), false);
       assert.doesNotMatch(result.output, /sending anonymous/);
+    });
+  }
+});
+
+describe("install.ps1 in a session with its own preferences (a profile's): the installer's exit code passes through, and no events are added", () => {
+  let home: string;
+  before(async () => {
+    home = await makeHome("pwsh-session");
+  });
+  after(() => cleanHome(home));
+
+  const sessions = [
+    "$PSNativeCommandUseErrorActionPreference = $true",
+    "$ErrorActionPreference = 'Stop'",
+    "Set-StrictMode -Version Latest",
+    "$ProgressPreference = 'Continue'",
+    "$OutputEncoding = [Text.Encoding]::Unicode",
+    "$PSNativeCommandUseErrorActionPreference = $true; $ErrorActionPreference = 'Stop'; Set-StrictMode -Version Latest",
+  ];
+  for (const session of sessions) {
+    it(session, async () => {
+      sink.reset();
+      // Under iwr | iex, and as a file with an argument the installer refuses: exit 2 both times.
+      const piped = await runInstallPs1("iex", home, [], { RUNMAT_VERSION: "not-a-version" }, session);
+      assert.match(piped.output, /"not-a-version" is not a version/);
+      assert.match(piped.output, /session still open \(exit code 2\)/, piped.output);
+      const file = await runInstallPs1("file", home, ["--no-such-option"], {}, session);
+      assert.equal(file.code, 2, file.output);
+      for (const output of [piped.output, file.output]) assert.doesNotMatch(output, /unexpected error/);
+      assert.deepEqual(sink.labels(), [], "the installer's own failures are not sent again by install.ps1");
     });
   }
 });

@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import AdmZip from "adm-zip";
@@ -91,10 +91,15 @@ describe("single binaries", () => {
     });
 
     /** Wine's stdout must be a file, not a pipe (a pipe fails with EBADF). */
-    async function wine(args: string[]): Promise<{ code: number; output: string }> {
+    async function wine(
+      args: string[],
+      extra: NodeJS.ProcessEnv = {},
+    ): Promise<{ code: number; output: string }> {
       const out = join(work, "out.txt");
       const quoted = args.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
-      const code = await run("sh", ["-c", `${WINE} ${quoted} >'${out}' 2>&1`], { env: env() }).then(
+      const code = await run("sh", ["-c", `${WINE} ${quoted} >'${out}' 2>&1`], {
+        env: { ...env(), ...extra },
+      }).then(
         () => 0,
         (error: { code: number }) => error.code,
       );
@@ -269,6 +274,75 @@ describe("single binaries", () => {
       const uninstall = await wine([seaBinary("runmat-install-win-x64.exe"), "uninstall", "-y"]);
       assert.equal(uninstall.code, 0, uninstall.output);
       assert.deepEqual(await readPath(), before, "uninstall restores the Path exactly");
+    });
+
+    it("uninstall --purge run from the installer cache, as the one-liners run it: all goes but the running .exe, exit 0", async () => {
+      const users = join(prefix, "drive_c", "users", process.env.USER ?? "root");
+      const cache = join(users, ".runmat", "installer", VERSION);
+      await mkdir(cache, { recursive: true });
+      await writeFile(
+        join(cache, "runmat-install-win-x64.exe"),
+        await readFile(seaBinary("runmat-install-win-x64.exe")),
+      );
+      await writeFile(join(cache, "SHA256SUMS"), "cached checksums\n");
+      const archive = new AdmZip();
+      archive.addFile("runmat.exe", await readFile(seaBinary("runmat-install-win-x64.exe")));
+      const zipPath = join(work, "purge", `runmat-v${VERSION}-windows-x86_64.zip`);
+      await mkdir(dirname(zipPath), { recursive: true });
+      archive.writeZip(zipPath);
+      const cached = `C:\\users\\${process.env.USER ?? "root"}\\.runmat\\installer\\${VERSION}\\runmat-install-win-x64.exe`;
+      const install = await wine([
+        cached,
+        "--archive",
+        `Z:${zipPath.replace(/\//g, "\\")}`,
+        "--no-telemetry",
+        "--force",
+      ]);
+      assert.equal(install.code, 0, install.output);
+      const purge = await wine([cached, "uninstall", "-y", "--purge"]);
+      assert.equal(purge.code, 0, purge.output);
+      assert.doesNotMatch(purge.output, /error:/);
+      assert.match(purge.output, /Removed RunMat/);
+      assert.equal(existsSync(join(users, ".runmat", "bin", "runmat.exe")), false);
+      assert.equal(existsSync(join(users, ".runmat", "install-receipt.json")), false);
+      assert.equal(existsSync(join(cache, "SHA256SUMS")), false, "the rest of the cache is gone");
+      if (existsSync(join(cache, "runmat-install-win-x64.exe"))) {
+        assert.match(purge.output, /Kept .*runmat-install-win-x64\.exe: it is this installer, still running/);
+      }
+      const query = await wine(["reg", "query", "HKCU\\Environment", "/v", "Path"]);
+      assert.doesNotMatch(query.output, /\.runmat\\bin/, "the Path entry went first");
+    });
+
+    it("on ARM64 Windows (the x64 installer emulated): the x64 build, said once, and telemetry's arch is arm64", async () => {
+      const archive = new AdmZip();
+      archive.addFile("runmat.exe", await readFile(seaBinary("runmat-install-win-x64.exe")));
+      const zipPath = join(work, "arm64", `runmat-v${VERSION}-windows-x86_64.zip`);
+      await mkdir(dirname(zipPath), { recursive: true });
+      archive.writeZip(zipPath);
+      // Wine rewrites PROCESSOR_ARCHITECTURE and PROCESSOR_IDENTIFIER; PROCESSOR_ARCHITEW6432 passes through.
+      const { code, output } = await wine(
+        [
+          seaBinary("runmat-install-win-x64.exe"),
+          "--archive",
+          `Z:${zipPath.replace(/\//g, "\\")}`,
+          "--force",
+          "--no-modify-path",
+        ],
+        { PROCESSOR_ARCHITEW6432: "ARM64", RUNMAT_TELEMETRY_DEBUG: "1" },
+      );
+      assert.equal(code, 0, output);
+      assert.equal(output.match(/runs under emulation/g)?.length, 1, output);
+      const events = output
+        .split("\n")
+        .filter((line) => line.startsWith("telemetry (debug, not sent): "))
+        .map((line) => JSON.parse(line.slice("telemetry (debug, not sent): ".length)));
+      assert.deepEqual(
+        events.map((event) => [event.event_label, event.arch, event.platform]),
+        [
+          ["install_start", "arm64", "windows-x86_64"],
+          ["install_complete", "arm64", "windows-x86_64"],
+        ],
+      );
     });
 
     it("a runmat.exe whose DLL is missing: exit 7, said in words with the fix, nothing placed", async () => {

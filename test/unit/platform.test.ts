@@ -28,6 +28,19 @@ describe("platform table", () => {
     });
   }
 
+  it("an x64 installer emulated on ARM64 Windows reports arm64 and picks the arm64 row (x64 as its fallback)", () => {
+    const emulated = probes("win32", "x86_64", { windowsNativeArch: () => "ARM64" });
+    assert.deepEqual(describeHost(emulated), { os: "windows", arch: "arm64" });
+    const target = resolveTarget(emulated);
+    assert.equal(target.platform, "windows-aarch64");
+    assert.equal(target.fallbackPlatform, "windows-x86_64");
+    assert.equal(
+      describeHost(probes("win32", "x86_64", { windowsNativeArch: () => "AMD64" })).arch,
+      "x86_64",
+    );
+    assert.equal(describeHost(probes("win32", "x86_64", { windowsNativeArch: () => null })).arch, "x86_64");
+  });
+
   it("installs the arm64 build for an x64 Node under Rosetta", () => {
     const target = resolveTarget(probes("darwin", "x86_64", { isAppleSilicon: () => true }));
     assert.equal(target.platform, "macos-aarch64");
