@@ -4,7 +4,7 @@
 // single place that reports them and sends install_failed.
 import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { locateRelease } from "../archive/extract.js";
 import { InstallError, toInstallError } from "../errors.js";
 import { makeDirectories } from "../fs-atomic.js";
@@ -133,7 +133,9 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
     }
 
     const createdDir = await makeDirectories(options.dir);
+    // Earlier installers staged beside the install directory: their leftovers are swept too.
     await sweepStaleStaging(options.dir);
+    await sweepStaleStaging(dirname(options.dir));
     const staging = await makeStaging(options.dir);
     let committed = false;
     let unlock: (() => Promise<void>) | undefined;

@@ -275,13 +275,21 @@ const scenarios: Scenario[] = [
       w.server.fault("/SHA256SUMS", { kind: "endless" }, 10);
     },
   }),
-  scenario(ODD, 0, "a staging directory left by a killed installer is swept by the next run", {
-    arrange: async (w) => {
-      const stale = join(w.home, ".local", `.runmat-install-${deadPid()}-abcdef`);
-      await mkdir(join(stale, "unpacked"), { recursive: true });
-      await writeFile(join(stale, "unpacked", "runmat"), "half");
+  scenario(
+    ODD,
+    0,
+    "staging left by killed installers (inside the install directory, and beside it from older versions) is swept",
+    {
+      arrange: async (w) => {
+        for (const parent of [w.bin, join(w.home, ".local")]) {
+          const stale = join(parent, `.runmat-install-${deadPid()}-abcdef`);
+          await mkdir(join(stale, "unpacked"), { recursive: true });
+          await writeFile(join(stale, "unpacked", "runmat"), "half");
+        }
+        await writeFile(join(w.bin, `.runmat-install.lock.${deadPid()}-abcdef`), "1");
+      },
     },
-  }),
+  ),
 ];
 
 before(async () => {
