@@ -343,6 +343,9 @@ describe("single binaries", () => {
           ["install_complete", "arm64", "windows-x86_64"],
         ],
       );
+      // The prefix is shared with the tests below: this install goes again.
+      const uninstall = await wine([seaBinary("runmat-install-win-x64.exe"), "uninstall", "-y"]);
+      assert.equal(uninstall.code, 0, uninstall.output);
     });
 
     it("a runmat.exe whose DLL is missing: exit 7, said in words with the fix, nothing placed", async () => {
