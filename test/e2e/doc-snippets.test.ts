@@ -58,6 +58,8 @@ const HOW: Record<string, string> = {
     "cannot run here: it needs a Cloudflare account; the relay test runs the same Worker in `wrangler dev`",
   "npx wrangler secret put GA_API_SECRET": "cannot run here: it needs a Cloudflare account",
   "npx wrangler deploy": "cannot run here: it needs a Cloudflare account",
+  "gh attestation verify runmat-install-linux-x64.gz -R runmat-org/runmat-install":
+    "cannot run here: attestations exist only for assets GitHub's release workflow built; test/unit/workflows.test.ts checks that it attests every asset",
 };
 
 it("every command line in the README and docs/ is run, or says why not", () => {
