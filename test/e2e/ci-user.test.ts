@@ -60,6 +60,7 @@ describe(".ci/run as a user with passwordless sudo", () => {
       "echo 'runmat-ci ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/runmat-ci",
       "chmod 0440 /etc/sudoers.d/runmat-ci",
       'chmod 755 "$WORK"',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: shell syntax, not a template
       'as() { user=$1; shift; runuser -u "$user" -- env -u SUDO_USER "HOME=$WORK/${user#runmat-}" "USER=$user" "$@"; }',
       'echo "== setup"',
       'as runmat-ci sh -c "cd \\"$REPO\\" && node --import tsx scripts/setup-test-machine.ts" 2>&1',

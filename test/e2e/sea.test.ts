@@ -106,6 +106,38 @@ describe("single binaries", () => {
       return { code, output: await readFile(out, "utf8") };
     }
 
+    /**
+     * A release .zip whose runmat.exe is the installer's own binary (any Windows program that
+     * prints the version can stand in; the installer prints its own), named for that version,
+     * in a directory of its own under `work`. Returns its path as Wine sees it.
+     */
+    async function standInZip(directory: string, extra: Record<string, Buffer> = {}): Promise<string> {
+      const archive = new AdmZip();
+      archive.addFile("runmat.exe", await readFile(seaBinary("runmat-install-win-x64.exe")));
+      for (const [name, data] of Object.entries(extra)) archive.addFile(name, data);
+      const zipPath = join(work, directory, `runmat-v${VERSION}-windows-x86_64.zip`);
+      await mkdir(dirname(zipPath), { recursive: true });
+      archive.writeZip(zipPath);
+      return `Z:${zipPath.replace(/\//g, "\\")}`;
+    }
+
+    /** Sets the user's Path as a user would (reg.exe from Wine's command line, REG_EXPAND_SZ). */
+    async function setUserPath(value: string): Promise<void> {
+      const set = await wine([
+        "reg",
+        "add",
+        "HKCU\\Environment",
+        "/v",
+        "Path",
+        "/t",
+        "REG_EXPAND_SZ",
+        "/d",
+        value,
+        "/f",
+      ]);
+      assert.equal(set.code, 0, set.output);
+    }
+
     before(async () => {
       assertWine();
       work = await mkdtemp(join(tmpdir(), "runmat-wine-"));
@@ -126,15 +158,11 @@ describe("single binaries", () => {
     it("installs a .zip offline into %USERPROFILE%\\.runmat\\bin and adds it to the user Path as REG_EXPAND_SZ", async () => {
       // Any Windows program that prints the version can stand in for runmat.exe; the installer's
       // own binary prints its version for --version, so the archive is named for that version.
-      const archive = new AdmZip();
-      archive.addFile("runmat.exe", await readFile(seaBinary("runmat-install-win-x64.exe")));
-      archive.addFile("runmat_core.dll", Buffer.from("a stand-in library"));
-      const zipPath = join(work, `runmat-v${VERSION}-windows-x86_64.zip`);
-      archive.writeZip(zipPath);
+      const zipPath = await standInZip(".", { "runmat_core.dll": Buffer.from("a stand-in library") });
       const { code, output } = await wine([
         seaBinary("runmat-install-win-x64.exe"),
         "--archive",
-        `Z:${zipPath.replace(/\//g, "\\")}`,
+        zipPath,
         "--no-telemetry",
       ]);
       assert.equal(code, 0, output);
@@ -146,7 +174,7 @@ describe("single binaries", () => {
       const again = await wine([
         seaBinary("runmat-install-win-x64.exe"),
         "--archive",
-        `Z:${zipPath.replace(/\//g, "\\")}`,
+        zipPath,
         "--no-telemetry",
         "--force",
       ]);
@@ -165,24 +193,12 @@ describe("single binaries", () => {
 
     it("uninstall removes its Path entry and keeps the others, still REG_EXPAND_SZ", async () => {
       const others = "C:\\keep\\one;%SystemRoot%\\other";
-      const set = await wine([
-        "reg",
-        "add",
-        "HKCU\\Environment",
-        "/v",
-        "Path",
-        "/t",
-        "REG_EXPAND_SZ",
-        "/d",
-        others,
-        "/f",
-      ]);
-      assert.equal(set.code, 0, set.output);
-      const zipPath = join(work, `runmat-v${VERSION}-windows-x86_64.zip`);
+      await setUserPath(others);
+      const zipPath = await standInZip(".");
       const install = await wine([
         seaBinary("runmat-install-win-x64.exe"),
         "--archive",
-        `Z:${zipPath.replace(/\//g, "\\")}`,
+        zipPath,
         "--no-telemetry",
         "--force",
       ]);
@@ -231,31 +247,16 @@ describe("single binaries", () => {
       };
       const original =
         "C:\\users\\Zoë Q\\AppData\\Local\\bin;D:\\Übersetzer\\bin;;%USERPROFILE%\\tools;C:\\陈\\bin;Łukasz";
-      const set = await wine([
-        "reg",
-        "add",
-        "HKCU\\Environment",
-        "/v",
-        "Path",
-        "/t",
-        "REG_EXPAND_SZ",
-        "/d",
-        original,
-        "/f",
-      ]);
-      assert.equal(set.code, 0, set.output);
+      await setUserPath(original);
       const before = await readPath();
       assert.deepEqual(before, { type: "type 2", value: original }, "the test's own Path went in as written");
-      const archive = new AdmZip();
-      archive.addFile("runmat.exe", await readFile(seaBinary("runmat-install-win-x64.exe")));
-      const zipPath = join(build, `runmat-v${VERSION}-windows-x86_64.zip`);
-      archive.writeZip(zipPath);
+      const zipPath = await standInZip("regread");
       const dir = "C:\\users\\Zoë Q\\RunMat\\bin";
       const install = (...extra: string[]) =>
         wine([
           seaBinary("runmat-install-win-x64.exe"),
           "--archive",
-          `Z:${zipPath.replace(/\//g, "\\")}`,
+          zipPath,
           "--dir",
           dir,
           "--no-telemetry",
@@ -285,19 +286,9 @@ describe("single binaries", () => {
         await readFile(seaBinary("runmat-install-win-x64.exe")),
       );
       await writeFile(join(cache, "SHA256SUMS"), "cached checksums\n");
-      const archive = new AdmZip();
-      archive.addFile("runmat.exe", await readFile(seaBinary("runmat-install-win-x64.exe")));
-      const zipPath = join(work, "purge", `runmat-v${VERSION}-windows-x86_64.zip`);
-      await mkdir(dirname(zipPath), { recursive: true });
-      archive.writeZip(zipPath);
+      const zipPath = await standInZip("purge");
       const cached = `C:\\users\\${process.env.USER ?? "root"}\\.runmat\\installer\\${VERSION}\\runmat-install-win-x64.exe`;
-      const install = await wine([
-        cached,
-        "--archive",
-        `Z:${zipPath.replace(/\//g, "\\")}`,
-        "--no-telemetry",
-        "--force",
-      ]);
+      const install = await wine([cached, "--archive", zipPath, "--no-telemetry", "--force"]);
       assert.equal(install.code, 0, install.output);
       const purge = await wine([cached, "uninstall", "-y", "--purge"]);
       assert.equal(purge.code, 0, purge.output);
@@ -314,20 +305,10 @@ describe("single binaries", () => {
     });
 
     it("on ARM64 Windows (the x64 installer emulated): the x64 build, said once, and telemetry's arch is arm64", async () => {
-      const archive = new AdmZip();
-      archive.addFile("runmat.exe", await readFile(seaBinary("runmat-install-win-x64.exe")));
-      const zipPath = join(work, "arm64", `runmat-v${VERSION}-windows-x86_64.zip`);
-      await mkdir(dirname(zipPath), { recursive: true });
-      archive.writeZip(zipPath);
+      const zipPath = await standInZip("arm64");
       // Wine rewrites PROCESSOR_ARCHITECTURE and PROCESSOR_IDENTIFIER; PROCESSOR_ARCHITEW6432 passes through.
       const { code, output } = await wine(
-        [
-          seaBinary("runmat-install-win-x64.exe"),
-          "--archive",
-          `Z:${zipPath.replace(/\//g, "\\")}`,
-          "--force",
-          "--no-modify-path",
-        ],
+        [seaBinary("runmat-install-win-x64.exe"), "--archive", zipPath, "--force", "--no-modify-path"],
         { PROCESSOR_ARCHITEW6432: "ARM64", RUNMAT_TELEMETRY_DEBUG: "1" },
       );
       assert.equal(code, 0, output);

@@ -125,6 +125,41 @@ function tamperedReceipt(name: string, tamper: (w: World) => Promise<string[]>, 
   });
 }
 
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/**
+ * `uninstall -y` in a HOME with an earlier install, after `arrange` (which may return the command
+ * to run it with): exit 0 with `said` on stderr, `check` on disk, and every shell starts cleanly.
+ */
+function uninstallScenario(
+  name: string,
+  scenario: {
+    // biome-ignore lint/suspicious/noConfusingVoidType: most arrangements only change files
+    arrange?: (w: World) => Promise<string[] | void>;
+    said?: RegExp;
+    check: (w: World) => Promise<void>;
+  },
+) {
+  return runCustom(world, { name, category: DISK, exit: 0, invariants: ["exit", "state"] }, async (check) => {
+    await world.freshHome();
+    try {
+      const command = (await scenario.arrange?.(world)) ?? undefined;
+      const run = await world.run({ args: ["uninstall", "-y"], command });
+      await check("exit", () => {
+        checkOneError(run, 0);
+        if (scenario.said) assert.match(run.stderr, scenario.said);
+      });
+      await check("state", async () => {
+        await scenario.check(world);
+        assert.equal(shellComplaints(world.home), "");
+      });
+      return run.code;
+    } finally {
+      await cleanHome(world.home);
+    }
+  });
+}
+
 /** Another user's directory with files named like RunMat's, and a program that says if it ran. */
 async function foreignDirectory(w: World): Promise<string> {
   const other = join(w.home, "elsewhere");
@@ -409,108 +444,52 @@ describe("faults: the installer's own files", () => {
       },
     ));
 
-  it("keeps a binary the user replaced since the install, and says so", () =>
-    runCustom(
-      world,
-      {
-        name: "uninstall keeps a runmat that changed since it was placed",
-        category: DISK,
-        exit: 0,
-        invariants: ["exit", "state"],
+  it("keeps a binary the user replaced since the install, and says so", () => {
+    const own = "#!/bin/sh\necho my own build\n";
+    return uninstallScenario("uninstall keeps a runmat that changed since it was placed", {
+      arrange: async (w) => {
+        await writeFile(join(w.bin, "runmat"), own, { mode: 0o755 });
       },
-      async (check) => {
-        await world.freshHome();
-        try {
-          const own = "#!/bin/sh\necho my own build\n";
-          await writeFile(join(world.bin, "runmat"), own, { mode: 0o755 });
-          const run = await world.run({ args: ["uninstall", "-y"] });
-          await check("exit", () => {
-            checkOneError(run, 0);
-            assert.match(
-              run.stderr,
-              /warning: Left .*runmat \(kept: it is not the file runmat-install placed there/,
-            );
-          });
-          await check("state", async () => {
-            assert.equal(await readFile(join(world.bin, "runmat"), "utf8"), own);
-            assert.ok(!(await readFile(join(world.home, ".profile"), "utf8")).includes(PROFILE_LINE));
-            assert.ok(!existsSync(receiptFile()));
-            assert.equal(shellComplaints(world.home), "");
-          });
-          return run.code;
-        } finally {
-          await cleanHome(world.home);
-        }
+      said: /warning: Left .*runmat \(kept: it is not the file runmat-install placed there/,
+      check: async (w) => {
+        assert.equal(await readFile(join(w.bin, "runmat"), "utf8"), own);
+        assert.ok(!(await readFile(join(w.home, ".profile"), "utf8")).includes(PROFILE_LINE));
+        assert.ok(!existsSync(receiptFile()));
       },
-    ));
+    });
+  });
 
   it("uninstalls through a symlinked .bashrc: the line goes from its target, the link stays", () =>
-    runCustom(
-      world,
-      {
-        name: "uninstall with a symlinked ~/.bashrc keeps the link",
-        category: DISK,
-        exit: 0,
-        invariants: ["exit", "state"],
+    uninstallScenario("uninstall with a symlinked ~/.bashrc keeps the link", {
+      check: async (w) => {
+        assert.ok((await lstat(join(w.home, ".bashrc"))).isSymbolicLink());
+        assert.equal(
+          await readFile(join(w.home, "dotfiles", "bashrc"), "utf8"),
+          "# my bashrc, kept in a dotfiles repo\n",
+        );
       },
-      async (check) => {
-        await world.freshHome();
-        try {
-          const run = await world.run({ args: ["uninstall", "-y"] });
-          await check("exit", () => checkOneError(run, 0));
-          await check("state", async () => {
-            assert.ok((await lstat(join(world.home, ".bashrc"))).isSymbolicLink());
-            assert.equal(
-              await readFile(join(world.home, "dotfiles", "bashrc"), "utf8"),
-              "# my bashrc, kept in a dotfiles repo\n",
-            );
-            assert.equal(shellComplaints(world.home), "");
-          });
-          return run.code;
-        } finally {
-          await cleanHome(world.home);
-        }
-      },
-    ));
+    }));
 
-  it("uninstall with a read-only ~/.profile: the line is named, env stays, every shell starts", () =>
-    runCustom(
-      world,
-      {
-        name: "uninstall with a read-only ~/.profile",
-        category: DISK,
-        exit: 0,
-        invariants: ["exit", "state"],
+  it("uninstall with a read-only ~/.profile: the line is named, env stays, every shell starts", () => {
+    let profile = "";
+    return uninstallScenario("uninstall with a read-only ~/.profile", {
+      arrange: async (w) => {
+        profile = await readFile(join(w.home, ".profile"), "utf8");
+        readOnly = await readOnlyDuringRun(join(w.home, ".profile"));
+        return readOnly.command;
       },
-      async (check) => {
-        await world.freshHome();
-        try {
-          readOnly = await readOnlyDuringRun(join(world.home, ".profile"));
-          const profile = await readFile(join(world.home, ".profile"), "utf8");
-          const run = await world.run({ args: ["uninstall", "-y"], command: readOnly.command });
-          await readOnly.restore();
-          readOnly = null;
-          await check("exit", () => {
-            checkOneError(run, 0);
-            assert.ok(
-              run.stderr.includes(`remove this line from ${join(world.home, ".profile")}: ${PROFILE_LINE}`),
-            );
-          });
-          await check("state", async () => {
-            assert.equal(await readFile(join(world.home, ".profile"), "utf8"), profile);
-            assert.ok(
-              existsSync(join(world.home, ".runmat", "env")),
-              "the env file the line sources is kept",
-            );
-            assert.ok(!existsSync(join(world.bin, "runmat")));
-            assert.equal(shellComplaints(world.home), "");
-          });
-          return run.code;
-        } finally {
-          await cleanHome(world.home);
-        }
+      said: new RegExp(
+        `remove this line from ${escapeRegExp(join(tmpdir(), ""))}.*\\.profile: ${escapeRegExp(PROFILE_LINE)}`,
+      ),
+      check: async (w) => {
+        await readOnly?.restore();
+        readOnly = null;
+        assert.equal(await readFile(join(w.home, ".profile"), "utf8"), profile);
+        assert.ok(existsSync(join(w.home, ".runmat", "env")), "the env file the line sources is kept");
+        assert.ok(!existsSync(join(w.bin, "runmat")));
       },
-    ));
+    });
+  });
 
   it("an update whose release drops a library removes the old library", () =>
     runCustom(
@@ -562,6 +541,7 @@ describe("faults: the installer's own files", () => {
         await world.freshHome();
         try {
           const closedStdout = await world.run({
+            // biome-ignore lint/suspicious/noTemplateCurlyInString: shell syntax, not a template
             command: ["bash", "-c", '"$@" | true; exit "${PIPESTATUS[0]}"', "_", process.execPath, CLI],
           });
           await check("exit", async () => {
@@ -571,6 +551,7 @@ describe("faults: the installer's own files", () => {
               command: [
                 "bash",
                 "-c",
+                // biome-ignore lint/suspicious/noTemplateCurlyInString: shell syntax, not a template
                 '{ "$@" 2>&1 >&3 | true; exit "${PIPESTATUS[0]}"; } 3>&1',
                 "_",
                 process.execPath,
@@ -588,42 +569,26 @@ describe("faults: the installer's own files", () => {
       },
     ));
 
-  it("a disk that fills at each write of an install", async () => {
-    const disk = await smallDisk();
-    try {
-      await runCustom(
-        world,
-        {
-          name: "ENOSPC at each write of an install (a 4 MiB tmpfs, 0 to 40 pages free)",
-          category: DISK,
-          exit: "0 or 6",
-          invariants: ["exit", "state", "retry"],
-        },
-        (check) => sweepInstall(disk.path, check),
-      );
-    } finally {
-      await disk.release();
-    }
-  });
+  it("a disk that fills at each write of an install", () =>
+    onSmallDisk("ENOSPC at each write of an install (a 4 MiB tmpfs, 0 to 40 pages free)", sweepInstall));
 
-  it("a disk that fills at each write of an uninstall", async () => {
-    const disk = await smallDisk();
-    try {
-      await runCustom(
-        world,
-        {
-          name: "ENOSPC at each write of an uninstall (0 to 40 pages free)",
-          category: DISK,
-          exit: "0 or 6",
-          invariants: ["exit", "state", "retry"],
-        },
-        (check) => sweepUninstall(disk.path, check),
-      );
-    } finally {
-      await disk.release();
-    }
-  });
+  it("a disk that fills at each write of an uninstall", () =>
+    onSmallDisk("ENOSPC at each write of an uninstall (0 to 40 pages free)", sweepUninstall));
 });
+
+/** A sweep over a fresh small tmpfs, recorded as one scenario of the matrix. */
+async function onSmallDisk(name: string, sweep: (disk: string, check: CheckInvariant) => Promise<number>) {
+  const disk = await smallDisk();
+  try {
+    await runCustom(
+      world,
+      { name, category: DISK, exit: "0 or 6", invariants: ["exit", "state", "retry"] },
+      (check) => sweep(disk.path, check),
+    );
+  } finally {
+    await disk.release();
+  }
+}
 
 /**
  * Installs v0.7.0 over v0.6.1 (installed with --no-modify-path, so that the profiles are
