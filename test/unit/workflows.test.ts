@@ -141,6 +141,15 @@ describe("GitHub workflows", () => {
       assert.ok(fieldLinux.includes(system), system);
     const fieldMac = JSON.stringify(release.jobs["field-macos"]);
     for (const runner of ["macos-14", "macos-13"]) assert.ok(fieldMac.includes(runner), runner);
+    for (const job of ["field-linux", "field-macos", "windows"]) {
+      const uploads = (release.jobs[job].steps ?? []).filter((s) =>
+        s.uses?.startsWith("actions/upload-artifact@"),
+      );
+      assert.ok(
+        uploads.some((s) => /^field-/.test(s.with?.name ?? "")),
+        `${job} keeps a field report as an artifact`,
+      );
+    }
     // The field script itself lints as the sh that runs it in a bare container.
     execFileSync(requireTool("shellcheck"), [
       "--shell",
