@@ -9,8 +9,6 @@ export type OutputMode = "normal" | "quiet" | "verbose" | "json";
 export interface CommonOptions {
   home: string;
   runmatHome: string;
-  /** Where an install goes when no directory is named (~/.local/bin; %USERPROFILE%\.runmat\bin). */
-  defaultDir: string;
   output: OutputMode;
   telemetryFlag: boolean;
   method: Method;

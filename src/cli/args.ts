@@ -278,7 +278,6 @@ function commonOptions(raw: RawOptions, context: CliContext): CommonOptions {
     home,
     // Empty without a home: nothing may then be read or written relative to the working directory.
     runmatHome: home ? join(home, STATE_DIR) : "",
-    defaultDir: home ? defaultInstallDir(context.platform, home, context.env) : "",
     output: raw.json ? "json" : raw.quiet ? "quiet" : raw.verbose ? "verbose" : "normal",
     telemetryFlag: raw.telemetry ?? true,
     method: detectMethod(raw.method ?? context.env.RUNMAT_INSTALL_METHOD, context),

@@ -16,7 +16,6 @@ import {
   receiptPath,
   removableCreatedDirs,
   removeReceipt,
-  type TrustContext,
 } from "../install/receipt.js";
 import { removeInstalledFiles, removePathEdits } from "../install/removal.js";
 import { smokeTest } from "../install/smoke.js";
@@ -47,29 +46,20 @@ function manualRemovalHint(options: CommonOptions): string {
   return `Remove it by hand: delete ${left.join(" and ")}, and the lines ending in "# added by runmat-install" from your shell profiles.`;
 }
 
-function trustContext(options: CommonOptions, env: NodeJS.ProcessEnv): TrustContext {
-  return { home: options.home, runmatHome: options.runmatHome, defaultDir: options.defaultDir, env };
-}
-
 /**
  * The receipt, when it may aim deletes and installs; or the reason there is none: not installed
  * (exit 11), or an unreadable or untrusted receipt (exit 6), before anything is touched.
  */
-async function loadReceipt(
-  options: CommonOptions,
-  command: "update" | "uninstall",
-  env: NodeJS.ProcessEnv,
-): Promise<Receipt> {
+async function loadReceipt(options: CommonOptions, command: "update" | "uninstall"): Promise<Receipt> {
   const read = await readReceipt(options.runmatHome);
   if (read.state === "ok") {
-    const problem = distrustReceipt(read.receipt, trustContext(options, env));
+    const problem = distrustReceipt(read.receipt, options);
     if (!problem) return read.receipt;
     throw new InstallError(
       "filesystem",
       `Refusing to ${command}: the receipt ${receiptPath(options.runmatHome)} looks tampered with (${problem}); nothing was changed.`,
-      command === "update"
-        ? `If you installed into ${read.receipt.dir}, reinstall with \`npx runmat-install --force --dir ${read.receipt.dir}\`, which writes a new receipt.`
-        : manualRemovalHint(options),
+      // The untrusted receipt's directory is not repeated back: it may be anyone's.
+      `${command === "uninstall" ? `${manualRemovalHint(options)} Or r` : "R"}einstall with \`npx runmat-install --force\` (and the --dir you chose, if any), which writes a sealed receipt, then ${command} again.`,
     );
   }
   if (read.state === "missing") {
@@ -189,7 +179,7 @@ export async function runStatus(
 ): Promise<number> {
   const ui = new Ui(options.output, env);
   const read = await readReceipt(options.runmatHome);
-  const distrust = read.state === "ok" ? distrustReceipt(read.receipt, trustContext(options, env)) : null;
+  const distrust = read.state === "ok" ? distrustReceipt(read.receipt, options) : null;
   // An untrusted receipt names nothing to run or look at.
   const receipt = read.state === "ok" && !distrust ? read.receipt : null;
   const binary = receipt?.files[0] ?? null;
@@ -257,7 +247,7 @@ export async function runUpdate(
   env: NodeJS.ProcessEnv,
 ): Promise<number> {
   const ui = new Ui(options.output, env);
-  const receipt = await loadReceipt(options, "update", env);
+  const receipt = await loadReceipt(options, "update");
   const latest = await latestRelease(options, ui, env);
   const installed = receipt.tag ?? "an unknown version";
   if (!isNewer(latest.tag, receipt.tag)) {
@@ -352,7 +342,7 @@ export async function runUninstall(
   env: NodeJS.ProcessEnv,
 ): Promise<number> {
   const ui = new Ui(options.output, env);
-  const receipt = await loadReceipt(options, "uninstall", env);
+  const receipt = await loadReceipt(options, "uninstall");
   if (!yes) {
     const answer = await confirm(`Remove RunMat ${receipt.tag ?? "(unknown version)"} from ${receipt.dir}?`);
     if (answer === null) {

@@ -107,7 +107,7 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
       );
     }
 
-    const previous = await readTrustedReceipt(options, deps.env);
+    const previous = await readTrustedReceipt(options);
     const earlier = previous?.dir === options.dir ? previous : null;
     // One receipt records one install: a second one elsewhere would leave the first behind,
     // unknown to update and uninstall.
@@ -160,7 +160,7 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
         unlock = await acquireLock(options.dir, signal);
         // Read again under the lock: an install that finished while this one downloaded has
         // recorded what it created, and that record must be kept, not overwritten.
-        const latest = await readTrustedReceipt(options, deps.env);
+        const latest = await readTrustedReceipt(options);
         recordedBefore = latest?.dir === options.dir ? latest : earlier;
         return placeAndVerify(
           release,
@@ -231,11 +231,10 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
  * The receipt in HOME when it may be acted on; an untrusted one is ignored here (this install
  * writes a new one), and update and uninstall refuse it.
  */
-async function readTrustedReceipt(options: InstallOptions, env: NodeJS.ProcessEnv): Promise<Receipt | null> {
+async function readTrustedReceipt(options: InstallOptions): Promise<Receipt | null> {
   const read = await readReceipt(options.runmatHome);
   if (read.state !== "ok") return null;
-  const context = { home: options.home, runmatHome: options.runmatHome, defaultDir: options.defaultDir, env };
-  return distrustReceipt(read.receipt, context) === null ? read.receipt : null;
+  return distrustReceipt(read.receipt, options) === null ? read.receipt : null;
 }
 
 /** The earlier install's files that this release does not have, while they are still as placed. */

@@ -188,9 +188,6 @@ export async function isStillPlaced(path: string, placed: PlacedFile | undefined
 export interface TrustContext {
   home: string;
   runmatHome: string;
-  /** Where an install goes when no --dir is named; a receipt without a seal may only name it. */
-  defaultDir: string;
-  env: NodeJS.ProcessEnv;
 }
 
 /**
@@ -205,10 +202,12 @@ export function distrustReceipt(receipt: Receipt, context: TrustContext): string
     const rel = pathApi.relative(parent, child);
     return rel !== "" && !rel.startsWith("..") && !pathApi.isAbsolute(rel);
   };
+  // Unsealed: edited, copied from another HOME, or written before receipts were sealed. A
+  // downgrade to the old format must not buy an attacker the old trust, so none is given.
   if (!receipt.sealed) {
-    if (receipt.schema >= 2) return "its seal does not match (it was edited, or written elsewhere)";
-    if (pathApi.relative(receipt.dir, context.defaultDir) !== "")
-      return `it is an unsealed receipt from an older installer naming ${receipt.dir}, not the default install directory`;
+    return receipt.schema >= 2
+      ? "its seal does not match: it was edited, or written in another HOME"
+      : "it has no seal: it was written by hand, or by an older runmat-install";
   }
   if (!pathApi.isAbsolute(receipt.dir)) return `its install directory ${receipt.dir} is not an absolute path`;
   for (const file of receipt.files) {

@@ -87,10 +87,7 @@ export async function removePathEdits(
   return leftovers;
 }
 
-/**
- * Removes RunMat's files, each only while it is still the file the install placed (a receipt
- * from an older installer records no digests: there, any regular file it names).
- */
+/** Removes RunMat's files, each only while it is still the file the install placed. */
 export async function removeInstalledFiles(
   receipt: Receipt,
 ): Promise<{ removed: string[]; kept: Leftover[] }> {
@@ -99,9 +96,7 @@ export async function removeInstalledFiles(
   for (const file of receipt.files) {
     const info = await lstat(file).catch(() => null);
     if (!info) continue;
-    const placed = receipt.fileDigests[file];
-    const ours = placed ? await isStillPlaced(file, placed) : receipt.schema < 2 && info.isFile();
-    if (!ours) {
+    if (!(await isStillPlaced(file, receipt.fileDigests[file]))) {
       kept.push({ path: file, why: "kept: it is not the file runmat-install placed there (changed since?)" });
       continue;
     }

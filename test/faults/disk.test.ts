@@ -368,6 +368,21 @@ describe("faults: the installer's own files", () => {
       return [];
     }));
 
+  it("refuses a receipt downgraded to the unsealed format", () =>
+    tamperedReceipt(
+      "a receipt edited down to the old unsealed format, listing a user's own library",
+      async (w) => {
+        await writeFile(join(w.bin, "libmine.so"), "the user's own library");
+        await editReceipt((r) => {
+          r.schema = 1;
+          delete r.seal;
+          delete r.fileDigests;
+          r.files.push(join(w.bin, "libmine.so"));
+        });
+        return [];
+      },
+    ));
+
   it("refuses a sealed receipt copied from another HOME", () =>
     tamperedReceipt("a sealed receipt copied from another HOME (naming that HOME's files)", async (w) => {
       const donor = await makeHome("donor");
