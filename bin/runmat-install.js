@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// The npm entry point. The TypeScript sources are compiled to dist/ by `npm run build`
-// (run by `prepare` on install and before publishing).
+// The npm entry point. The CLI and every dependency it has are one bundled file,
+// dist/runmat-install.cjs (`npm run build`, run by `prepare` before packing), so the package
+// declares no dependencies and `npx runmat-install` fetches this package alone.
+import { createRequire } from "node:module";
 import { requireRecentNode } from "../dist/src/cli/node-floor.js";
 
-// Before anything else is loaded: on an older Node.js the CLI's modules fail to load at all.
+// Before anything else is loaded: on an older Node.js the bundle may not even parse.
 requireRecentNode();
-const { main, exitWhenFlushed } = await import("../dist/src/cli/main.js");
-
-await exitWhenFlushed(await main(process.argv.slice(2)));
+createRequire(import.meta.url)("../dist/runmat-install.cjs");

@@ -17,11 +17,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { gzip } from "node:zlib";
-import { build } from "esbuild";
 import { inject } from "postject";
 import { c as createTar, x as untar } from "tar";
 import { PLATFORM_ROWS, type PlatformRow, seaAssetName, seaXzAssetName } from "../src/contract.js";
 import { VERSION } from "../src/version.js";
+import { BUNDLE, bundle } from "./bundle.js";
 import { renderedBootstrapper } from "./render-contract.js";
 
 const NODE_VERSION = "22.23.2";
@@ -59,22 +59,6 @@ const DIST = join(ROOT, "dist");
 export const RELEASE_DIR = join(DIST, "release");
 export const SEA_DIR = join(DIST, "sea");
 export const UNSIGNED_DIR = join(DIST, "unsigned");
-const BUNDLE = join(DIST, "runmat-install.cjs");
-
-export async function bundle(): Promise<void> {
-  await build({
-    entryPoints: [join(ROOT, "src", "cli", "bundle-entry.ts")],
-    outfile: BUNDLE,
-    bundle: true,
-    platform: "node",
-    format: "cjs",
-    target: "node20.18",
-    minify: true,
-    legalComments: "none",
-    banner: { js: "#!/usr/bin/env node" },
-    logLevel: "warning",
-  });
-}
 
 /**
  * Downloads (once) and unpacks the official node binary for a target from the npm registry:
