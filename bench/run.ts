@@ -20,6 +20,8 @@ import autocannon from "autocannon";
 import { Header } from "tar";
 import { fakeRunmat } from "../test/fixtures/archives.js";
 import { FakeGa, SAMPLE_EVENT } from "../test/fixtures/fake-ga.js";
+import { NpmRegistry, userNpmEnv } from "../test/fixtures/npm-registry.js";
+import { packThisCheckout } from "../test/fixtures/package.js";
 import { ReleaseServer, TelemetrySink } from "../test/fixtures/release-server.js";
 import { SlowLink } from "../test/fixtures/slow-link.js";
 import { makeTestCa } from "../test/fixtures/test-ca.js";
@@ -132,11 +134,12 @@ async function interleaved(
 }
 
 /** Milliseconds until `command` first writes to stderr (then it is stopped): how soon a user sees something. */
-function firstOutputMs(command: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
+function firstOutputMs(command: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     const child = spawn(command[0], command.slice(1), {
       env: { PATH: process.env.PATH, ...env },
+      cwd,
       stdio: ["ignore", "ignore", "pipe"],
     });
     child.stderr.once("data", () => {
@@ -515,6 +518,52 @@ async function startupBenchmarks() {
   }
 }
 
+/**
+ * `npx runmat-install` on a first run: an empty npm cache each time, the packed checkout served
+ * by a loopback registry, and a release lookup that never answers, so the first line the
+ * installer prints is the lookup being said. Measured from npx's start to that line.
+ */
+async function npxBenchmark(work: string) {
+  const registry = await new NpmRegistry(
+    await readFile(packThisCheckout(await mkdtemp(join(work, "pack-")))),
+  ).start();
+  const silent = createHttpServer(() => {});
+  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  const api = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < RUNS; i++) {
+      const home = await mkdtemp(join(work, "npx-home-"));
+      const env = { ...userNpmEnv(home), RUNMAT_NO_TELEMETRY: "1" };
+      const npx = [
+        "npx",
+        "--yes",
+        "--registry",
+        registry.url,
+        "--cache",
+        join(home, "cache"),
+        "runmat-install",
+      ];
+      // From a directory of the user's, not this checkout (whose own package npx would find).
+      times.push(await firstOutputMs([...npx, "--github-api", api], env, home));
+    }
+  } finally {
+    registry.stop();
+    silent.closeAllConnections();
+    silent.close();
+  }
+  const tarballs = registry.requests.filter((url) => url.endsWith(".tgz")).length / RUNS;
+  const first = median(times);
+  push(
+    "`npx runmat-install`, empty npm cache, loopback registry: time to the installer's first line",
+    `${ms(first)}, ${tarballs} tarball${tarballs === 1 ? "" : "s"} fetched`,
+    "(absolute)",
+    null,
+    "≤ 3000 ms, 1 tarball",
+    first <= 3000 && tarballs === 1,
+  );
+}
+
 async function bootstrapBenchmarks(server: ReleaseServer, work: string) {
   const release = join(ROOT, "dist", "release");
   if (!existsSync(join(release, "SHA256SUMS"))) {
@@ -639,6 +688,7 @@ async function main() {
     await telemetryBenchmarks(server, work);
     await slowLinkTelemetryBenchmarks(server, work);
     await startupBenchmarks();
+    await npxBenchmark(work);
     await bootstrapBenchmarks(server, work);
     await relayBenchmarks();
     await relayMemoryBenchmark();
