@@ -126,6 +126,8 @@ export async function appendWhole(path: string, text: string): Promise<void> {
 export async function replaceWhole(path: string, content: string): Promise<void> {
   const target = await writeTarget(path);
   const info = await stat(target);
+  // A profile its owner made read-only stays as it is: renaming over it would get past that.
+  await access(target, constants.W_OK);
   const temporary = `${target}.runmat-tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
   try {
     await writeFile(temporary, content, { mode: info.mode & 0o7777, flag: "wx" });
