@@ -3,6 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import {
+  access,
   chmod,
   chown,
   lstat,
