@@ -16,8 +16,8 @@ export function describeWarning(warning: InstallWarning): string {
       return `${warning.home} is read-only: installing without PATH edits or a receipt (update and uninstall will not know about this install).`;
     case "api-rate-limited":
       return `GitHub's API is rate-limited and no token is set: installing from ${warning.host}'s release page instead${warning.checksumFrom ? `, verified against ${warning.checksumFrom}` : ", where no checksum is published"}. (GITHUB_TOKEN or GH_TOKEN raises the limit.)`;
-    case "receipt-unwritable":
-      return `Could not write the install receipt (${warning.reason}); update and uninstall will not know about this install.`;
+    case "receipt-not-updated":
+      return `Could not update the install receipt after editing PATH (${warning.reason}): it still lists this install, and PATH edits that did not happen, which uninstall skips.`;
   }
 }
 

@@ -212,7 +212,7 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
         JSON.stringify({ ...a, installedAt: "" }) === JSON.stringify({ ...b, installedAt: "" });
       if (homeWritable && !unchanged(final, recorded)) {
         await writeReceipt(options.runmatHome, final).catch((error: NodeJS.ErrnoException) =>
-          observer.warning({ kind: "receipt-unwritable", reason: error.code ?? error.message }),
+          observer.warning({ kind: "receipt-not-updated", reason: error.code ?? error.message }),
         );
       }
       return summarize(outcomeOf(final, binaryPath, false), path);

@@ -9,7 +9,7 @@ import type { ReleaseObserver, ReleaseWarning, Source } from "../release/resolve
 export type InstallWarning =
   | ReleaseWarning
   | { kind: "read-only-home"; home: string }
-  | { kind: "receipt-unwritable"; reason: string };
+  | { kind: "receipt-not-updated"; reason: string };
 
 /** A step under way that may take more than a second. */
 export interface StepUnderWay {

@@ -23,10 +23,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { crc32, deflateRawSync } from "node:zlib";
+import { planUnixPath } from "../../src/paths/plan.js";
 import { fakeRunmat, releaseTarGz, tarGz } from "../fixtures/archives.js";
 import { type ReadOnly, readOnlyDuringRun } from "../fixtures/readonly.js";
 import { CLI, cleanHome, diffTrees, makeHome, type RunResult, snapshotTree } from "../fixtures/run.js";
-import { smallDisk } from "../fixtures/small-disk.js";
+import { type SmallDisk, smallDisk } from "../fixtures/small-disk.js";
 import { requireTool } from "../fixtures/system-tools.js";
 import { assetName, publishRelease, serverArgs } from "../fixtures/world.js";
 import { type CheckInvariant, runCustom, runScenario, type Scenario, World, writeReport } from "./harness.js";
@@ -36,6 +37,8 @@ const DISK = "9 the installer's own files";
 const PROFILE_LINE = '. "$HOME/.runmat/env" # added by runmat-install';
 const PROFILES = [".profile", ".bashrc", ".bash_profile", ".bash_login", ".zshenv"];
 let readOnly: ReadOnly | null = null;
+/** A second small disk that holds one profile, released by its scenario (or at the end). */
+let profileDisk: SmallDisk | null = null;
 
 const receiptFile = () => join(world.home, ".runmat", "install-receipt.json");
 
@@ -248,6 +251,29 @@ const scenarios: Scenario[] = [
       await utimes(lock, past, past);
     },
   }),
+  scenario(
+    "~/.bash_profile on a full disk of its own (a link into it): the line is added whole or not at all",
+    0,
+    {
+      message: /Could not update .*\.bash_profile \(ENOSPC\); add this line yourself/,
+      arrange: async (w) => {
+        profileDisk = await smallDisk("64k");
+        const target = join(profileDisk.path, "bash_profile");
+        // 20 bytes short of a page: the line would need a page this disk no longer has.
+        await writeFile(target, `# padded\n${"#".repeat(4096 - 20 - 10)}\n`);
+        await fillDisk(profileDisk.path, 0);
+        await symlink(target, join(w.home, ".bash_profile"));
+      },
+      check: async (w) => {
+        const text = await readFile(join(w.home, ".bash_profile"), "utf8");
+        assert.equal(text, `# padded\n${"#".repeat(4096 - 20 - 10)}\n`, "not one byte of a partial line");
+        assert.equal(shellComplaints(w.home), "");
+        await rm(join(w.home, ".bash_profile"));
+        await profileDisk?.release();
+        profileDisk = null;
+      },
+    },
+  ),
   scenario("a dangling symlinked ~/.bashrc: no file is created through it, and the rest installs", 0, {
     message:
       /\.bashrc \(it is a symbolic link to .*missing-bashrc, which does not exist\); add this line yourself/,
@@ -324,6 +350,7 @@ before(async () => {
 });
 after(async () => {
   await readOnly?.restore();
+  await profileDisk?.release();
   await world.stop();
   await writeReport("9-disk", world.results);
 });
@@ -617,12 +644,18 @@ async function sweepInstall(disk: string, check: CheckInvariant): Promise<number
     await world.freshHome("disk", home, ["--no-modify-path"]);
     // 20 bytes short of a page: our line fits only partly before the disk needs another page.
     await writeFile(join(home, ".bash_profile"), `# padded\n${"#".repeat(4096 - 20 - 10)}\n`);
+    // The env files already as the install writes them, so that at some count of free pages the
+    // profile append is the write the disk refuses (the env file would otherwise take that page).
+    const plan = planUnixPath({ home, directory: world.bin, exists: existsSync });
+    for (const file of [plan.envFile, plan.envFishFile]) await writeFile(file.path, file.content);
     const receiptBefore = await readFile(receiptFile(), "utf8");
     const before = await snapshotTree(home);
     const free = await fillDisk(disk, pages);
     const run = await world.run();
     await free();
-    outcomes.push(`${pages}:${run.code}`);
+    // What failed at this many free pages: the first error line, or the first warning.
+    const said = /^(?:error|warning): (.{0,60})/m.exec(run.stderr)?.[1] ?? "clean";
+    outcomes.push(`${pages} pages: exit ${run.code} (${said})`);
     await check("exit", () => {
       assert.ok(run.code === 0 || run.code === 6, `${pages} pages free: exit ${run.code}: ${run.stderr}`);
       checkOneError(run, run.code ?? -1);
@@ -650,7 +683,10 @@ async function sweepInstall(disk: string, check: CheckInvariant): Promise<number
       assert.equal(world.runmatVersion(), "runmat 0.7.0");
       assert.equal(shellComplaints(home), "");
     });
-    if (run.code === 0 && !run.stderr.includes("warning:")) return 0;
+    if (run.code === 0 && !run.stderr.includes("warning:")) {
+      console.log(outcomes.join("\n"));
+      return 0;
+    }
   }
   assert.fail(`no install completed cleanly within 40 free pages: ${outcomes.join(" ")}`);
 }
