@@ -152,15 +152,18 @@ describe("lifecycle", () => {
     assert.equal((await cli(["update", "--check", ...serverArgs(server)])).code, 10);
   });
 
-  it("reads a receipt written by an older installer (no schema, no createdDirs)", async () => {
+  it("an older installer's receipt (no seal) aims nothing until a reinstall with --force seals one", async () => {
     assert.equal((await cli(serverArgs(server), {})).code, 0);
     const receipt = JSON.parse(await readFile(receiptFile(), "utf8"));
-    delete receipt.schema;
-    delete receipt.createdDirs;
-    delete receipt.modifyPath;
+    for (const key of ["schema", "createdDirs", "modifyPath", "seal", "fileDigests"]) delete receipt[key];
     await writeFile(receiptFile(), JSON.stringify(receipt));
     const status = await cli(["status", "--offline", "--json"]);
-    assert.equal(JSON.parse(status.stdout).version, "v0.6.1");
+    assert.match(JSON.parse(status.stdout).receipt, /^untrusted: it has no seal/);
+    const refused = await cli(["uninstall", "-y"]);
+    assert.equal(refused.code, 6);
+    assert.match(refused.stderr, /hint: .*reinstall with `npx runmat-install --force`/i);
+    assert.equal(existsSync(runmat()), true, "nothing removed");
+    assert.equal((await cli([...serverArgs(server), "--force"], {})).code, 0);
     assert.equal((await cli(["uninstall", "-y"])).code, 0);
     assert.equal(existsSync(runmat()), false);
   });
