@@ -247,7 +247,16 @@ export async function writeReport(file: string, results: ScenarioResult[]): Prom
       .map(([k]) => k)
       .join(", ");
     const ok = Object.values(r.invariants).every((v) => v !== "fail");
-    return `| ${r.category} | ${r.name} | ${r.exit} | ${r.actualExit ?? "—"} | ${checked} | ${ok ? "pass" : `**FAIL**: ${r.detail ?? ""}`} |`;
+    const cells = [
+      r.category,
+      r.name,
+      r.exit,
+      r.actualExit ?? "—",
+      checked,
+      ok ? "pass" : `**FAIL**: ${r.detail ?? ""}`,
+    ];
+    // A "|" inside a cell (| true, curl | tar) would end the cell on GitHub.
+    return `| ${cells.map((cell) => String(cell).replaceAll("|", "\\|")).join(" | ")} |`;
   });
   const text = [
     "# Reliability: the fault matrix",
