@@ -776,6 +776,14 @@ async function main() {
   console.log(
     `${table}\n\n${results.machine.cores} cores, ${results.machine.cpu}, Node ${results.machine.node}; ${RUNS} runs per figure; ${results.seconds} s${smoke ? " (smoke run)" : ""}`,
   );
+  // A missed target fails the run; a smoke run's figures are too small to judge.
+  const missed = rows.filter((row) => row.met === false);
+  if (!smoke && missed.length > 0) {
+    console.error(
+      `bench: ${missed.length} target${missed.length === 1 ? "" : "s"} missed: ${missed.map((row) => row.figure).join("; ")}`,
+    );
+    process.exitCode = 1;
+  }
 }
 
 await main();
