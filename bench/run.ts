@@ -508,6 +508,18 @@ async function relayMemoryBenchmark(work: string) {
   }
 }
 
+/** Runs `work` against a release API that accepts connections and never answers. */
+async function withSilentApi<T>(work: (api: string) => Promise<T>): Promise<T> {
+  const silent = createHttpServer(() => {});
+  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  try {
+    return await work(`http://127.0.0.1:${(silent.address() as AddressInfo).port}`);
+  } finally {
+    silent.closeAllConnections();
+    silent.close();
+  }
+}
+
 async function startupBenchmarks() {
   const runs = Math.max(RUNS, 5) * 2;
   const bare = () => timedOk([process.execPath, "-e", "0"]);
@@ -535,20 +547,14 @@ async function startupBenchmarks() {
   }
   if (existsSync(SEA)) {
     // Against an API that accepts and never answers: the first line is the lookup being said.
-    const silent = createHttpServer(() => {});
-    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
-    const api = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
     const times: number[] = [];
-    try {
+    await withSilentApi(async (api) => {
       for (let i = 0; i < runs; i++) {
         times.push(
           await firstOutputMs([SEA, "--github-api", api], { HOME: tmpdir(), RUNMAT_NO_TELEMETRY: "1" }),
         );
       }
-    } finally {
-      silent.closeAllConnections();
-      silent.close();
-    }
+    });
     const first = median(times);
     push(
       "SEA binary: time to its first line, release lookup that never answers",
@@ -570,30 +576,27 @@ async function npxBenchmark(work: string) {
   const registry = await new NpmRegistry(
     await readFile(packThisCheckout(await mkdtemp(join(work, "pack-")))),
   ).start();
-  const silent = createHttpServer(() => {});
-  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
-  const api = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
   const times: number[] = [];
   try {
-    for (let i = 0; i < RUNS; i++) {
-      const home = await mkdtemp(join(work, "npx-home-"));
-      const env = { ...userNpmEnv(home), RUNMAT_NO_TELEMETRY: "1" };
-      const npx = [
-        "npx",
-        "--yes",
-        "--registry",
-        registry.url,
-        "--cache",
-        join(home, "cache"),
-        "runmat-install",
-      ];
-      // From a directory of the user's, not this checkout (whose own package npx would find).
-      times.push(await firstOutputMs([...npx, "--github-api", api], env, home));
-    }
+    await withSilentApi(async (api) => {
+      for (let i = 0; i < RUNS; i++) {
+        const home = await mkdtemp(join(work, "npx-home-"));
+        const env = { ...userNpmEnv(home), RUNMAT_NO_TELEMETRY: "1" };
+        const npx = [
+          "npx",
+          "--yes",
+          "--registry",
+          registry.url,
+          "--cache",
+          join(home, "cache"),
+          "runmat-install",
+        ];
+        // From a directory of the user's, not this checkout (whose own package npx would find).
+        times.push(await firstOutputMs([...npx, "--github-api", api], env, home));
+      }
+    });
   } finally {
     registry.stop();
-    silent.closeAllConnections();
-    silent.close();
   }
   const tarballs = registry.requests.filter((url) => url.endsWith(".tgz")).length / RUNS;
   const first = median(times);

@@ -302,7 +302,6 @@ async function removeInstallerCache(cache: string): Promise<string | null> {
   };
   await sweep(cache);
   await rmdir(cache).catch(() => {});
-  if (!kept) await rm(cache, { recursive: true, force: true });
   return kept;
 }
 
@@ -367,7 +366,7 @@ export async function runUninstall(
   for (const leftover of leftovers) {
     ui.warn(`Left ${leftover.path} (${leftover.why})${leftover.fix ? `; ${leftover.fix}` : ""}.`);
   }
-  await removeReceipt(options.runmatHome, (path) => rm(path, { force: true }));
+  await removeReceipt(options.runmatHome);
   const releaseCache = releaseCachePath(options);
   if (releaseCache) await rm(releaseCache, { force: true });
   // The bootstrappers' download cache is ours but is not part of an install: kept unless --purge.

@@ -4,7 +4,7 @@
 // installer itself would have written.
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { lstat } from "node:fs/promises";
+import { lstat, rm } from "node:fs/promises";
 import { basename, isAbsolute, join, relative, win32 } from "node:path";
 import { isSharedLibrary } from "../archive/policy.js";
 import { readRegularFile, writeFileAtomic } from "../fs-atomic.js";
@@ -144,12 +144,9 @@ export async function writeReceipt(runmatHome: string, receipt: Receipt): Promis
 }
 
 /** Removes the receipt and the key that sealed it. */
-export async function removeReceipt(
-  runmatHome: string,
-  remove: (path: string) => Promise<void>,
-): Promise<void> {
-  await remove(receiptPath(runmatHome));
-  await remove(receiptKeyPath(runmatHome));
+export async function removeReceipt(runmatHome: string): Promise<void> {
+  await rm(receiptPath(runmatHome), { force: true });
+  await rm(receiptKeyPath(runmatHome), { force: true });
 }
 
 /** Edits from both lists, each once (the earlier record wins): a re-run keeps what earlier runs recorded. */

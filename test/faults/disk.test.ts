@@ -131,6 +131,22 @@ function tamperedReceipt(name: string, tamper: (w: World) => Promise<string[]>, 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /**
+ * One scenario of this file that drives the installer itself (exit 0; exit and state checked),
+ * in a HOME of its own: an empty one named `home`, or "an earlier install" (World.freshHome).
+ */
+function customInHome(name: string, home: string, body: (check: CheckInvariant) => Promise<number | null>) {
+  return runCustom(world, { name, category: DISK, exit: 0, invariants: ["exit", "state"] }, async (check) => {
+    if (home === "an earlier install") await world.freshHome();
+    else world.home = await makeHome(home);
+    try {
+      return await body(check);
+    } finally {
+      await cleanHome(world.home);
+    }
+  });
+}
+
+/**
  * `uninstall -y` in a HOME with an earlier install, after `arrange` (which may return the command
  * to run it with): exit 0 with `said` on stderr, `check` on disk, and every shell starts cleanly.
  */
@@ -143,23 +159,18 @@ function uninstallScenario(
     check: (w: World) => Promise<void>;
   },
 ) {
-  return runCustom(world, { name, category: DISK, exit: 0, invariants: ["exit", "state"] }, async (check) => {
-    await world.freshHome();
-    try {
-      const command = (await scenario.arrange?.(world)) ?? undefined;
-      const run = await world.run({ args: ["uninstall", "-y"], command });
-      await check("exit", () => {
-        checkOneError(run, 0);
-        if (scenario.said) assert.match(run.stderr, scenario.said);
-      });
-      await check("state", async () => {
-        await scenario.check(world);
-        assert.equal(shellComplaints(world.home), "");
-      });
-      return run.code;
-    } finally {
-      await cleanHome(world.home);
-    }
+  return customInHome(name, "an earlier install", async (check) => {
+    const command = (await scenario.arrange?.(world)) ?? undefined;
+    const run = await world.run({ args: ["uninstall", "-y"], command });
+    await check("exit", () => {
+      checkOneError(run, 0);
+      if (scenario.said) assert.match(run.stderr, scenario.said);
+    });
+    await check("state", async () => {
+      await scenario.check(world);
+      assert.equal(shellComplaints(world.home), "");
+    });
+    return run.code;
   });
 }
 
@@ -442,49 +453,35 @@ describe("faults: the installer's own files", () => {
     ));
 
   it("installs into a writable --dir under a parent that is not", () =>
-    runCustom(
-      world,
-      {
-        name: "--dir writable under a parent that is not: staged inside it",
-        category: DISK,
-        exit: 0,
-        invariants: ["exit", "state"],
-      },
-      async (check) => {
-        world.home = await makeHome("parent");
-        try {
-          const parent = join(world.home, "locked");
-          const dir = join(parent, "bin");
-          await mkdir(dir, { recursive: true });
-          publishRelease(world.server, "v0.7.0");
-          const args = [...serverArgs(world.server), "--dir", dir];
-          // Root ignores modes: the parent is made read-only by a mount, the directory kept writable.
-          const script =
-            'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && mount --bind "$2" "$2" && mount -o remount,bind,rw "$2" && shift 2 && exec "$@"';
-          if (process.getuid?.() !== 0) await chmod(parent, 0o555);
-          const run = await world.run({
-            args,
-            command:
-              process.getuid?.() === 0
-                ? ["unshare", "-m", "sh", "-c", script, "sh", parent, dir, process.execPath, CLI]
-                : undefined,
-          });
-          await chmod(parent, 0o755);
-          await check("exit", () => checkOneError(run, 0));
-          await check("state", async () => {
-            assert.equal(
-              execFileSync(join(dir, "runmat"), ["--version"], { encoding: "utf8" }).trim(),
-              "runmat 0.7.0",
-            );
-            assert.deepEqual(await readdir(parent), ["bin"]);
-            assert.deepEqual(await strayFiles(world.home), []);
-          });
-          return run.code;
-        } finally {
-          await cleanHome(world.home);
-        }
-      },
-    ));
+    customInHome("--dir writable under a parent that is not: staged inside it", "parent", async (check) => {
+      const parent = join(world.home, "locked");
+      const dir = join(parent, "bin");
+      await mkdir(dir, { recursive: true });
+      publishRelease(world.server, "v0.7.0");
+      const args = [...serverArgs(world.server), "--dir", dir];
+      // Root ignores modes: the parent is made read-only by a mount, the directory kept writable.
+      const script =
+        'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && mount --bind "$2" "$2" && mount -o remount,bind,rw "$2" && shift 2 && exec "$@"';
+      if (process.getuid?.() !== 0) await chmod(parent, 0o555);
+      const run = await world.run({
+        args,
+        command:
+          process.getuid?.() === 0
+            ? ["unshare", "-m", "sh", "-c", script, "sh", parent, dir, process.execPath, CLI]
+            : undefined,
+      });
+      await chmod(parent, 0o755);
+      await check("exit", () => checkOneError(run, 0));
+      await check("state", async () => {
+        assert.equal(
+          execFileSync(join(dir, "runmat"), ["--version"], { encoding: "utf8" }).trim(),
+          "runmat 0.7.0",
+        );
+        assert.deepEqual(await readdir(parent), ["bin"]);
+        assert.deepEqual(await strayFiles(world.home), []);
+      });
+      return run.code;
+    }));
 
   it("keeps a binary the user replaced since the install, and says so", () => {
     const own = "#!/bin/sh\necho my own build\n";
@@ -534,80 +531,60 @@ describe("faults: the installer's own files", () => {
   });
 
   it("an update whose release drops a library removes the old library", () =>
-    runCustom(
-      world,
-      {
-        name: "an update whose release drops a library: no library is left behind",
-        category: DISK,
-        exit: 0,
-        invariants: ["exit", "state"],
-      },
+    customInHome(
+      "an update whose release drops a library: no library is left behind",
+      "drop",
       async (check) => {
-        world.home = await makeHome("drop");
-        try {
-          world.server.publish("v0.6.1", [
-            {
-              name: assetName("v0.6.1"),
-              data: releaseTarGz("0.6.1", "ok", [{ name: "libold.so.1", content: "old" }]),
-            },
-          ]);
-          assert.equal((await world.run()).code, 0);
-          assert.ok(existsSync(join(world.bin, "libold.so.1")));
-          publishRelease(world.server, "v0.7.0");
-          const update = await world.run({ args: ["update", ...serverArgs(world.server)] });
-          const uninstall = await world.run({ args: ["uninstall", "-y"] });
-          await check("exit", () => {
-            checkOneError(update, 0);
-            checkOneError(uninstall, 0);
-          });
-          await check("state", async () => {
-            assert.deepEqual(await readdir(world.bin).catch(() => []), []);
-          });
-          return update.code;
-        } finally {
-          await cleanHome(world.home);
-        }
+        world.server.publish("v0.6.1", [
+          {
+            name: assetName("v0.6.1"),
+            data: releaseTarGz("0.6.1", "ok", [{ name: "libold.so.1", content: "old" }]),
+          },
+        ]);
+        assert.equal((await world.run()).code, 0);
+        assert.ok(existsSync(join(world.bin, "libold.so.1")));
+        publishRelease(world.server, "v0.7.0");
+        const update = await world.run({ args: ["update", ...serverArgs(world.server)] });
+        const uninstall = await world.run({ args: ["uninstall", "-y"] });
+        await check("exit", () => {
+          checkOneError(update, 0);
+          checkOneError(uninstall, 0);
+        });
+        await check("state", async () => {
+          assert.deepEqual(await readdir(world.bin).catch(() => []), []);
+        });
+        return update.code;
       },
     ));
 
   it("stdout or stderr closed during a completed install: exit 0, no stack trace", () =>
-    runCustom(
-      world,
-      {
-        name: "stdout and stderr closed by the reader (| true): EPIPE is not an error",
-        category: DISK,
-        exit: 0,
-        invariants: ["exit", "state"],
-      },
+    customInHome(
+      "stdout and stderr closed by the reader (| true): EPIPE is not an error",
+      "an earlier install",
       async (check) => {
-        await world.freshHome();
-        try {
-          const closedStdout = await world.run({
-            // biome-ignore lint/suspicious/noTemplateCurlyInString: shell syntax, not a template
-            command: ["bash", "-c", '"$@" | true; exit "${PIPESTATUS[0]}"', "_", process.execPath, CLI],
+        const closedStdout = await world.run({
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: shell syntax, not a template
+          command: ["bash", "-c", '"$@" | true; exit "${PIPESTATUS[0]}"', "_", process.execPath, CLI],
+        });
+        await check("exit", async () => {
+          checkOneError(closedStdout, 0);
+          await rm(join(world.bin, "runmat"));
+          const closedStderr = await world.run({
+            command: [
+              "bash",
+              "-c",
+              // biome-ignore lint/suspicious/noTemplateCurlyInString: shell syntax, not a template
+              '{ "$@" 2>&1 >&3 | true; exit "${PIPESTATUS[0]}"; } 3>&1',
+              "_",
+              process.execPath,
+              CLI,
+            ],
+            args: [...serverArgs(world.server), "--force"],
           });
-          await check("exit", async () => {
-            checkOneError(closedStdout, 0);
-            await rm(join(world.bin, "runmat"));
-            const closedStderr = await world.run({
-              command: [
-                "bash",
-                "-c",
-                // biome-ignore lint/suspicious/noTemplateCurlyInString: shell syntax, not a template
-                '{ "$@" 2>&1 >&3 | true; exit "${PIPESTATUS[0]}"; } 3>&1',
-                "_",
-                process.execPath,
-                CLI,
-              ],
-              args: [...serverArgs(world.server), "--force"],
-            });
-            assert.equal(closedStderr.code, 0, closedStderr.stdout);
-          });
-          await check("state", () => assert.equal(world.runmatVersion(), "runmat 0.7.0"));
-          return closedStdout.code;
-        } finally {
-          await cleanHome(world.home);
-        }
+          assert.equal(closedStderr.code, 0, closedStderr.stdout);
+        });
+        await check("state", () => assert.equal(world.runmatVersion(), "runmat 0.7.0"));
+        return closedStdout.code;
       },
     ));
 
