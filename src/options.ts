@@ -26,13 +26,22 @@ export interface ReleaseOptions extends CommonOptions {
   smokeTimeoutMs: number;
 }
 
+/**
+ * A segmented download starts with `initial` connections and adds more, up to `max`, while the
+ * total rate still rises (a CDN that caps each connection). `initial` 1 is one stream.
+ */
+export interface ConnectionPlan {
+  initial: number;
+  max: number;
+}
+
 /** What `update` needs on top of the lookup; the directory and PATH choice come from the receipt. */
 export interface UpdateOptions extends ReleaseOptions {
   requireChecksum: boolean;
   /** Place the binary without the library check or the smoke test (--skip-smoke-test). */
   skipSmokeTest: boolean;
-  /** Connections for a large download (1: one stream). */
-  connections: number;
+  /** Connections for a large download: how many to start with, and how many it may grow to. */
+  connections: ConnectionPlan;
 }
 
 export interface InstallOptions extends UpdateOptions {

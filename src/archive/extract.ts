@@ -28,12 +28,22 @@ function corrupt(error: unknown, kind: ArchiveKind): unknown {
   const code = (error as NodeJS.ErrnoException).code;
   if (code && FILESYSTEM_CODES.has(code)) return toInstallError(error);
   const detail = error instanceof Error ? error.message : String(error);
-  return new InstallError(
-    "integrity",
-    `The ${kind} archive is corrupt and cannot be unpacked: ${detail}.`,
-    "Run the installer again; if it keeps failing, the release asset is damaged — report it.",
-    { cause: error },
-  );
+  return new DamagedArchiveError(kind, detail, error);
+}
+
+/**
+ * Bytes that do not decode: damaged in transit (the checksum, once the download ends, will say
+ * so) or damaged in the release itself.
+ */
+export class DamagedArchiveError extends InstallError {
+  constructor(kind: ArchiveKind, detail: string, cause: unknown) {
+    super(
+      "integrity",
+      `The ${kind} archive is corrupt and cannot be unpacked: ${detail}.`,
+      "Run the installer again; if it keeps failing, the release asset is damaged — report it.",
+      { cause },
+    );
+  }
 }
 
 export async function extractArchive(

@@ -16,7 +16,7 @@ import {
 import { InstallError } from "../errors.js";
 import { caFileCertificates } from "../net/trust.js";
 import { checkUrlAllowed } from "../net/url-policy.js";
-import type { CommonOptions, InstallOptions, ReleaseOptions, UpdateOptions } from "../options.js";
+import type { CommonOptions, ConnectionPlan, InstallOptions, ReleaseOptions, UpdateOptions } from "../options.js";
 import { parseRequestedTag } from "../release/versions.js";
 import { VERSION } from "../version.js";
 import { wrapLine } from "./ui.js";
@@ -106,9 +106,13 @@ function expandHome(path: string, home: string): string {
 const DEFAULT_CONNECTIONS = 4;
 const MAX_CONNECTIONS = 8;
 
-/** A small fixed number: polite to the CDN, and enough to beat a per-connection cap. */
-function connectionCount(value: string | undefined, name: string): number {
-  if (value === undefined || value === "") return DEFAULT_CONNECTIONS;
+/**
+ * A small number: polite to the CDN, and enough to beat a per-connection cap. Unset, the download
+ * starts with 4 and grows to 8 only while that still raises the total rate; a number the user
+ * gives is used as it is.
+ */
+function connectionPlan(value: string | undefined, name: string): ConnectionPlan {
+  if (value === undefined || value === "") return { initial: DEFAULT_CONNECTIONS, max: MAX_CONNECTIONS };
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < 1 || parsed > MAX_CONNECTIONS) {
     throw new InstallError(
@@ -117,7 +121,7 @@ function connectionCount(value: string | undefined, name: string): number {
       `For example: ${DEFAULT_CONNECTIONS}, or 1 for one stream.`,
     );
   }
-  return parsed;
+  return { initial: parsed, max: parsed };
 }
 
 /** A --cacert file is checked now, so that a wrong path is a usage error before anything starts. */
@@ -240,7 +244,7 @@ function addUpdateOptions(command: Command): Command {
     .addOption(
       advanced(
         "--connections <n>",
-        `connections for a download of ${SEGMENTED_MIN_BYTES / 1024 ** 2} MiB or more, when the server allows (default: ${DEFAULT_CONNECTIONS}; 1: one stream)`,
+        `connections for a download of ${SEGMENTED_MIN_BYTES / 1024 ** 2} MiB or more, when the server allows (default: ${DEFAULT_CONNECTIONS}, up to ${MAX_CONNECTIONS} while that is faster; 1: one stream)`,
       ),
     )
     .option("--no-telemetry", "send no install telemetry for this run");
@@ -319,8 +323,8 @@ function updateOptions(raw: RawOptions, context: CliContext): UpdateOptions {
     skipSmokeTest: Boolean(raw.skipSmokeTest),
     // An error names what the user set: the flag, else the environment variable.
     connections: raw.connections
-      ? connectionCount(raw.connections, "--connections")
-      : connectionCount(context.env.RUNMAT_CONNECTIONS, "RUNMAT_CONNECTIONS"),
+      ? connectionPlan(raw.connections, "--connections")
+      : connectionPlan(context.env.RUNMAT_CONNECTIONS, "RUNMAT_CONNECTIONS"),
   };
 }
 

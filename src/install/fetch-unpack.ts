@@ -3,10 +3,11 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { archiveKindOf, extractArchive, TarExtraction } from "../archive/extract.js";
+import { archiveKindOf, DamagedArchiveError, extractArchive, TarExtraction } from "../archive/extract.js";
 import { InstallError } from "../errors.js";
 import { type DownloadSink, download, openFileSink } from "../net/download.js";
 import type { HttpClient } from "../net/http.js";
+import type { ConnectionPlan } from "../options.js";
 import type { Source } from "../release/resolve.js";
 import type { InstallObserver } from "./types.js";
 
@@ -21,7 +22,7 @@ export async function fetchAndUnpack(
   http: HttpClient | null,
   observer: InstallObserver,
   signal: AbortSignal,
-  connections: number,
+  connections: ConnectionPlan,
 ): Promise<string> {
   const unpacked = join(staging, "unpacked");
   await mkdir(unpacked);
@@ -34,16 +35,28 @@ export async function fetchAndUnpack(
   }
   const archive = join(staging, source.assetName);
   let tar = kind === "tar.gz" ? await TarExtraction.start(unpacked) : null;
+  let damaged = false;
   const file = tar ? null : await openFileSink(archive);
   const sink: DownloadSink = tar
     ? {
-        write: (chunk) => tar!.write(chunk),
+        // A segmented download keeps its segments there until the unpacker has read them.
+        spoolPath: `${archive}.part`,
+        write: async (chunk) => {
+          // Damaged bytes are most often damaged in transit: the download goes on to its end, so
+          // that the checksum, not the unpacker, says what happened (tar.end() repeats the damage).
+          if (damaged) return;
+          await tar!.write(chunk).catch((error: unknown) => {
+            if (!(error instanceof DamagedArchiveError)) throw error;
+            damaged = true;
+          });
+        },
         restart: async () => {
           tar!.abort(new Error("the download restarted"));
           await tar!.settled();
           await rm(unpacked, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
           await mkdir(unpacked);
           tar = await TarExtraction.start(unpacked);
+          damaged = false;
         },
       }
     : file!;
@@ -66,6 +79,7 @@ export async function fetchAndUnpack(
     throw error;
   } finally {
     await file?.close();
+    if (tar) await rm(sink.spoolPath, { force: true });
   }
   if (tar) {
     await tar.end();

@@ -4,6 +4,8 @@ import { createHash, type Hash } from "node:crypto";
 import { open } from "node:fs/promises";
 import { SEGMENT_BYTES, SEGMENTED_MIN_BYTES } from "../contract.js";
 import { InstallError, toInstallError } from "../errors.js";
+import type { ConnectionPlan } from "../options.js";
+import { sleep } from "../sleep.js";
 import {
   type HttpClient,
   HttpStatusError,
@@ -23,9 +25,15 @@ export type ProgressListener = (received: number, total: number | undefined) => 
 
 /** Where the bytes go, in order. */
 export interface DownloadSink {
-  write(chunk: Buffer): Promise<void>;
+  /** `onDisk`: the chunk is already in the spool file at its offset. */
+  write(chunk: Buffer, onDisk: boolean): Promise<void>;
   /** The download starts again from byte 0: forget everything written so far. */
   restart(): Promise<void>;
+  /**
+   * The file a segmented download writes segments into at their offsets: the sink's own file,
+   * or scratch space beside what it writes.
+   */
+  readonly spoolPath: string;
 }
 
 /** A sink that writes a file; close it when the download is over, however it ended. */
@@ -33,8 +41,9 @@ export async function openFileSink(path: string): Promise<DownloadSink & { close
   const handle = await open(path, "w", 0o600);
   let position = 0;
   return {
-    write: async (chunk) => {
-      await handle.write(chunk, 0, chunk.length, position);
+    spoolPath: path,
+    write: async (chunk, onDisk) => {
+      if (!onDisk) await handle.write(chunk, 0, chunk.length, position);
       position += chunk.length;
     },
     restart: async () => {
@@ -58,10 +67,10 @@ export function downloadDeadlineMs(stallTimeoutMs: number, size: number | undefi
 }
 
 /**
- * Downloads `url` into `sink`, hashing in byte order. With `connections` > 1 and an asset of at
- * least SEGMENTED_MIN_BYTES, it asks for segments over several connections at once when the
- * server shows that it honours Range; otherwise, or when the server stops honouring it, it
- * falls back to one stream.
+ * Downloads `url` into `sink`, hashing in byte order. With more than one connection planned and
+ * an asset of at least SEGMENTED_MIN_BYTES, it asks for segments over several connections at
+ * once when the server shows that it honours Range; otherwise, or when the server stops
+ * honouring it, it falls back to one stream.
  */
 export async function download(
   client: HttpClient,
@@ -69,9 +78,9 @@ export async function download(
   expectedSize: number | undefined,
   onProgress: ProgressListener,
   sink: DownloadSink,
-  connections = 1,
+  connections: ConnectionPlan = { initial: 1, max: 1 },
 ): Promise<DownloadResult> {
-  if (connections > 1 && expectedSize !== undefined && expectedSize >= SEGMENTED_MIN_BYTES) {
+  if (connections.initial > 1 && expectedSize !== undefined && expectedSize >= SEGMENTED_MIN_BYTES) {
     const segmented = await downloadSegments(client, url, expectedSize, onProgress, sink, connections);
     if (segmented) return segmented;
     client.settings.debug("the server does not honour Range consistently: one stream instead");
@@ -101,10 +110,18 @@ function contentRange(headers: Record<string, string | string[] | undefined>) {
   return match ? { start: Number(match[1]), end: Number(match[2]), total: Number(match[3]) } : null;
 }
 
+/** How long one lane's rate is measured before a lane is added, and again after. */
+const PROBE_MS = 400;
+/** Added connections must raise the total rate by this much to stay. */
+const GROWTH_THAT_PAYS = 1.2;
+
 /**
- * Segments over `connections` connections, handed to the sink in byte order as soon as the
- * contiguous prefix grows (so a .tar.gz still unpacks while it arrives); at most
- * `connections` * 2 segments are held in memory. Returns null when the server declines Range.
+ * Segments over several connections ("lanes"), written at their offsets into the sink's spool
+ * file, so that memory never holds more than the chunks in flight. The SHA-256 and the sink
+ * follow the contiguous prefix from that file as it grows (so a .tar.gz still unpacks while it
+ * arrives). Each lane asks for its next segment just before its current one ends, so no lane
+ * idles for the server's first byte; lanes are added, up to `plan.max`, while that still raises
+ * the total rate. Returns null when the server declines Range.
  */
 async function downloadSegments(
   client: HttpClient,
@@ -112,58 +129,90 @@ async function downloadSegments(
   size: number,
   onProgress: ProgressListener,
   sink: DownloadSink,
-  connections: number,
+  plan: ConnectionPlan,
 ): Promise<DownloadResult | null> {
   const name = url.pathname.split("/").pop();
+  const debug = client.settings.debug;
   const deadlineMs = downloadDeadlineMs(client.settings.timeoutMs, size);
-  const deadline = Date.now() + deadlineMs;
+  const startedAt = Date.now();
+  const deadline = startedAt + deadlineMs;
   const count = Math.ceil(size / SEGMENT_BYTES);
-  const window = connections * 2;
+  const segmentEnd = (index: number) => Math.min(size, (index + 1) * SEGMENT_BYTES);
   const stop = new AbortController();
   const signal = AbortSignal.any([client.settings.signal, stop.signal]);
   const hash = createHash("sha256");
-  const finished = new Map<number, Buffer>();
-  let next = 0;
+  const spool = await open(sink.spoolPath, "w+", 0o600);
+  /** Bytes on disk from each segment's start, contiguous. */
+  const received = new Float64Array(count);
   let claimed = 0;
-  let written = 0;
+  let fed = 0;
   // Bytes received on every connection, in or out of order: what the progress line counts, so
   // it moves as they arrive rather than in steps of a whole segment.
   let arrived = 0;
   let failure: unknown = null;
   let validator: string | undefined;
+  // Set from the first answer's headers: the others start then, not when its body ends.
+  let confirmRange!: (honoured: boolean) => void;
+  const rangeHonoured = new Promise<boolean>((resolve) => {
+    confirmRange = resolve;
+  });
+  // How long the server takes to the first byte of a segment: a lane asks for its next segment
+  // that long before its current one ends.
+  let firstByteMs = 0;
+  let laneTarget = plan.initial;
+  // Requests open at once: never more than plan.max, so a lane asks early only while there is room.
+  let requestsOpen = 0;
   // Segments go to the asset host the first answer came from (a signed URL); an expired one
   // sends them back through the original URL.
   let target = url;
-  let feeding: Promise<void> = Promise.resolve();
   const waiting: (() => void)[] = [];
   const progressed = () => {
     for (const wake of waiting.splice(0)) wake();
   };
+  const fail = (error: unknown) => {
+    failure ??= error;
+    confirmRange(false);
+    stop.abort();
+    progressed();
+  };
 
-  const feed = async () => {
-    while (finished.has(next)) {
-      const data = finished.get(next)!;
-      finished.delete(next);
-      hash.update(data);
-      written += data.length;
-      await sink.write(data).catch((error: unknown) => {
+  /** Where the contiguous prefix of the asset ends, as far as the spool holds it. */
+  const prefixEnd = () => {
+    let index = Math.floor(fed / SEGMENT_BYTES);
+    while (index < count && index * SEGMENT_BYTES + received[index] === segmentEnd(index)) index++;
+    return index < count ? index * SEGMENT_BYTES + received[index] : size;
+  };
+
+  /** Hashes the prefix, in order, and hands it to the sink, until the whole asset has passed. */
+  const follow = async () => {
+    const buffer = Buffer.allocUnsafe(1024 ** 2);
+    while (fed < size && failure === null) {
+      const end = prefixEnd();
+      if (end === fed) {
+        await new Promise<void>((resolve) => waiting.push(resolve));
+        continue;
+      }
+      const { bytesRead } = await spool.read(buffer, 0, Math.min(buffer.length, end - fed), fed);
+      const chunk = buffer.subarray(0, bytesRead);
+      if (fed === 0 && startsLikeWebPage(chunk)) {
+        throw webPageError(`Download of ${name}`, target, "the release archive", 206);
+      }
+      hash.update(chunk);
+      fed += bytesRead;
+      // The sink takes a copy: the buffer is read into again.
+      await sink.write(Buffer.from(chunk), true).catch((error: unknown) => {
         throw toInstallError(error);
       });
-      next += 1;
-      progressed();
     }
   };
 
-  const fetchSegment = async (index: number): Promise<Buffer> => {
+  const fetchSegment = async (index: number, nearEnd: () => void): Promise<void> => {
     const start = index * SEGMENT_BYTES;
-    const end = Math.min(size, start + SEGMENT_BYTES) - 1;
-    const parts: Buffer[] = [];
-    let have = 0;
+    const end = segmentEnd(index) - 1;
     await withRetries(client, `Download of ${name}`, url, async () => {
-      const headers: Record<string, string> = {
-        accept: "application/octet-stream",
-        range: `bytes=${start + have}-${end}`,
-      };
+      const from = start + received[index];
+      const headers: Record<string, string> = { accept: "application/octet-stream", range: `bytes=${from}-${end}` };
+      const asked = Date.now();
       const response = await openUrl(client, target, headers, { signal });
       const page = webPageAnswer(`Download of ${name}`, response, "the release archive");
       if (page) {
@@ -177,7 +226,7 @@ async function downloadSegments(
         throw new Error("the signed download URL expired");
       }
       const range = contentRange(response.headers);
-      if (index === 0 && have === 0 && response.statusCode === 206 && range) {
+      if (index === 0 && from === 0 && response.statusCode === 206 && range) {
         if (range.total !== size) {
           await response.body.dump();
           throw new InstallError(
@@ -192,7 +241,7 @@ async function downloadSegments(
       if (
         response.statusCode !== 206 ||
         !range ||
-        range.start !== start + have ||
+        range.start !== from ||
         range.end !== end ||
         range.total !== size ||
         validatorOf(response.headers) !== validator
@@ -202,60 +251,128 @@ async function downloadSegments(
           throw new HttpStatusError(response.statusCode, response.url, response.headers);
         throw new RangeDeclined();
       }
+      if (index === 0) confirmRange(true);
+      let firstChunkAt = 0;
+      let streamed = 0;
+      let announced = false;
       for await (const chunk of response.body as AsyncIterable<Buffer>) {
-        if (start + have === 0 && startsLikeWebPage(chunk)) {
-          throw webPageError(`Download of ${name}`, response.url, "the release archive", response.statusCode);
+        const now = Date.now();
+        if (firstChunkAt === 0) {
+          firstChunkAt = now;
+          firstByteMs = Math.max(firstByteMs, now - asked);
         }
-        if (start + have + chunk.length > end + 1) throw new RangeDeclined();
-        if (Date.now() > deadline) {
-          throw tooSlow(name, deadlineMs);
-        }
-        parts.push(chunk);
-        have += chunk.length;
+        const at = start + received[index];
+        if (at + chunk.length > end + 1) throw new RangeDeclined();
+        if (now > deadline) throw tooSlow(name, deadlineMs);
+        await spool.write(chunk, 0, chunk.length, at).catch((error: unknown) => {
+          throw toInstallError(error);
+        });
+        received[index] += chunk.length;
+        streamed += chunk.length;
         arrived += chunk.length;
         onProgress(Math.min(arrived, size), size);
+        progressed();
+        // Near the end (as long as the server takes to its first byte, at this lane's rate):
+        // time for the lane's next request.
+        const left = end + 1 - (at + chunk.length);
+        const elapsed = now - firstChunkAt;
+        if (!announced && elapsed > 0 && (left * elapsed) / streamed <= firstByteMs) {
+          announced = true;
+          nearEnd();
+        }
       }
-      if (start + have < end + 1) throw new Error(`segment cut short after ${have} bytes`);
+      progressed();
+      if (start + received[index] < end + 1) throw new Error(`segment cut short after ${received[index]} bytes`);
     });
-    return Buffer.concat(parts);
   };
 
-  const worker = async () => {
-    while (failure === null && claimed < count) {
-      // Never more than `window` segments ahead of what the sink has taken: memory stays bounded.
-      while (claimed >= next + window && failure === null) {
-        await new Promise<void>((resolve) => waiting.push(resolve));
+  /** Claims the lowest segment nobody has asked for yet. */
+  const claim = (): number | null => (failure === null && claimed < count ? claimed++ : null);
+
+  /** One connection's worth of segments: at most two requests at a time, the second asked just before the first ends. */
+  const lane = async (id: number, first: number | null) => {
+    let previous: Promise<void> | null = null;
+    let index = first ?? claim();
+    try {
+      while (index !== null) {
+        let nearEnd!: () => void;
+        const near = new Promise<void>((resolve) => {
+          nearEnd = resolve;
+        });
+        requestsOpen += 1;
+        const current = fetchSegment(index, nearEnd).finally(() => {
+          requestsOpen -= 1;
+        });
+        current.catch(fail);
+        if (previous) await previous;
+        await Promise.race([near, current]);
+        if (requestsOpen >= plan.max) await current;
+        previous = current;
+        index = id < laneTarget ? claim() : null;
       }
-      if (failure !== null || claimed >= count) return;
-      const index = claimed++;
-      try {
-        finished.set(index, await fetchSegment(index));
-        feeding = feeding.then(feed);
-        await feeding;
-      } catch (error) {
-        failure ??= error;
-        stop.abort();
-        progressed();
-      }
+      if (previous) await previous;
+    } catch (error) {
+      fail(error);
     }
   };
 
+  /**
+   * Adds lanes while the total rate rises with them: a CDN that caps each connection gives more
+   * to more connections; a link that one connection already fills does not, and keeps the start.
+   */
+  const grow = async (running: Promise<void>[]) => {
+    let lastRate = 0;
+    while (failure === null && laneTarget < plan.max && claimed < count) {
+      const before = arrived;
+      const from = Date.now();
+      const probe = new AbortController();
+      const finished = await Promise.race([
+        sleep(PROBE_MS, AbortSignal.any([signal, probe.signal])).then(
+          () => false,
+          () => true,
+        ),
+        Promise.all(running).then(() => true),
+      ]);
+      probe.abort();
+      if (finished || failure !== null || claimed >= count) return;
+      const rate = (arrived - before) / (Date.now() - from);
+      if (lastRate > 0 && rate < lastRate * GROWTH_THAT_PAYS) {
+        // More did not pay: back to what ran before the last step.
+        laneTarget = Math.max(plan.initial, laneTarget - 2);
+        debug(`download: ${laneTarget} connections (more did not raise the rate)`);
+        return;
+      }
+      lastRate = rate;
+      const added = Math.min(plan.max, laneTarget + 2);
+      for (let id = laneTarget; id < added; id++) running.push(lane(id, null));
+      laneTarget = added;
+      debug(`download: ${added} connections (${Math.round((rate * 1000) / 1e6)} MB/s before)`);
+    }
+  };
+
+  const follower = follow().catch(fail);
   try {
-    // The first segment alone: its answer says whether the server honours Range at all.
-    claimed = 1;
-    finished.set(0, await fetchSegment(0));
-    feeding = feeding.then(feed);
-    await feeding;
-    await Promise.all(Array.from({ length: connections }, worker));
+    const running = [lane(0, claim())];
+    if (await rangeHonoured) {
+      debug(`download: first byte after ${firstByteMs} ms; ${laneTarget} connections`);
+      for (let id = 1; id < laneTarget; id++) running.push(lane(id, null));
+      await grow(running);
+    }
+    while (running.length > 0) await running.shift();
+    await follower;
     if (failure !== null) throw failure;
   } catch (error) {
     stop.abort();
+    await follower;
     if (client.settings.signal.aborted) throw client.settings.signal.reason ?? error;
     if (error instanceof RangeDeclined) return null;
     if (error instanceof HttpStatusError && error.statusCode === 404) throw notFound(url);
     throw error;
+  } finally {
+    await spool.close();
   }
-  return { sha256: hash.digest("hex"), bytes: written };
+  debug(`download: ${size} bytes in ${Date.now() - startedAt} ms over ${laneTarget} connections`);
+  return { sha256: hash.digest("hex"), bytes: fed };
 }
 
 function tooSlow(name: string | undefined, deadlineMs: number): InstallError {
@@ -338,7 +455,7 @@ async function downloadStream(
         hash.update(chunk);
         written += chunk.length;
         // A sink that cannot take the bytes (disk full, unsafe archive) is not worth a retry.
-        await sink.write(chunk).catch((error: unknown) => {
+        await sink.write(chunk, false).catch((error: unknown) => {
           throw toInstallError(error);
         });
         onProgress(written, total);
