@@ -221,6 +221,17 @@ async function installBenchmarks(server: ReleaseServer, work: string) {
         `≤ ${target}×`,
         ours / base <= target,
       );
+      push(
+        `where one ${label} install's time goes over ${link} (--verbose)`,
+        await installBreakdown(
+          installer(tag).map((arg) => (arg === "--quiet" ? "--verbose" : arg)),
+          env,
+        ),
+        "(absolute)",
+        null,
+        "reported",
+        null,
+      );
       const rss = median((await readFile(rssFile, "utf8")).trim().split("\n").map(Number)) / 1024;
       push(
         `peak RSS during the ${label} install over ${link}`,
@@ -233,6 +244,22 @@ async function installBenchmarks(server: ReleaseServer, work: string) {
     }
   }
   server.pace = null;
+}
+
+/** The `timing:` line of one verbose install: lookup, first byte, transfer, tail, checks. */
+async function installBreakdown(command: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  const child = spawn(command[0], command.slice(1), {
+    env: { PATH: process.env.PATH, NO_COLOR: "1", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (chunk) => (output += chunk));
+  child.stderr.on("data", (chunk) => (output += chunk));
+  const [code] = await once(child, "close");
+  if (code !== 0) throw new Error(`${command.join(" ")} exited ${code}`);
+  const line = /timing: (.*)/.exec(output)?.[1];
+  if (!line) throw new Error(`no timing line in the verbose output:\n${output}`);
+  return line.trim();
 }
 
 async function telemetryBenchmarks(server: ReleaseServer, work: string) {

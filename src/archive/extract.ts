@@ -3,7 +3,7 @@
 // through yauzl, so neither holds the archive in memory.
 import { once } from "node:events";
 import { createReadStream, createWriteStream } from "node:fs";
-import { lstat, mkdir, open, readdir, stat } from "node:fs/promises";
+import { chmod, lstat, mkdir, open, readdir, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -11,6 +11,7 @@ import { crc32, createGunzip, createInflateRaw, type Gunzip } from "node:zlib";
 import type { Entry as ZipEntry, ZipFile } from "yauzl";
 import { InstallError, isAbortError, toInstallError } from "../errors.js";
 import { EntryGuard, type EntryType, type ExtractLimits, isSharedLibrary } from "./policy.js";
+import type { StreamedEntry, ZipStreamExtraction } from "./zip-stream.js";
 
 export type ArchiveKind = "tar.gz" | "zip";
 
@@ -46,13 +47,19 @@ export class DamagedArchiveError extends InstallError {
   }
 }
 
+/**
+ * Unpacks `file` into `destination`. For a .zip, `streamed` is what ZipStreamExtraction already
+ * unpacked there while the download arrived: kept only when the central directory names
+ * exactly those entries, and unpacked again from the file otherwise.
+ */
 export async function extractArchive(
   file: string,
   kind: ArchiveKind,
   destination: string,
   signal: AbortSignal,
   limits?: ExtractLimits,
-): Promise<void> {
+  streamed?: ZipStreamExtraction,
+): Promise<{ keptStreamed: boolean }> {
   if (kind === "tar.gz") {
     const tar = await TarExtraction.start(destination, limits);
     try {
@@ -66,10 +73,10 @@ export async function extractArchive(
       await tar.settled();
       throw corrupt(error, kind);
     }
-    return;
+    return { keptStreamed: false };
   }
   try {
-    await extractZip(file, destination, new EntryGuard(limits), signal);
+    return { keptStreamed: await extractZip(file, destination, new EntryGuard(limits), signal, streamed) };
   } catch (error) {
     throw corrupt(error, kind);
   }
@@ -82,7 +89,7 @@ export async function extractArchive(
 export const MAX_EXPANSION_RATIO = 20;
 const MIN_EXPANSION_ALLOWANCE = 64 * 1024 ** 2;
 
-function expansionAllowance(compressedBytes: number): number {
+export function expansionAllowance(compressedBytes: number): number {
   return Math.max(MIN_EXPANSION_ALLOWANCE, MAX_EXPANSION_RATIO * compressedBytes);
 }
 
@@ -201,7 +208,14 @@ function zipEntryType(entry: ZipEntry): EntryType {
     : "file";
 }
 
-async function extractZip(file: string, destination: string, guard: EntryGuard, signal: AbortSignal) {
+async function extractZip(
+  file: string,
+  destination: string,
+  guard: EntryGuard,
+  signal: AbortSignal,
+  streamed?: ZipStreamExtraction,
+): Promise<boolean> {
+  await streamed?.close();
   const yauzl = await import("yauzl");
   const zip = await new Promise<ZipFile>((resolve, reject) =>
     // decodeStrings:false hands us raw names so EntryGuard, not yauzl, explains what is wrong with them.
@@ -251,6 +265,18 @@ async function extractZip(file: string, destination: string, guard: EntryGuard, 
       },
     );
     refuseOverlappingEntries(entries.map(({ entry }) => entry));
+    if (streamed?.complete && sameEntries(streamed.entries, entries)) {
+      for (const { entry, path, type } of entries) {
+        if (type === "file") await chmod(join(destination, path), zipFileMode(entry));
+      }
+      return true;
+    }
+    if (streamed) {
+      // What the stream unpacked is not what the central directory describes: start over.
+      for (const name of await readdir(destination)) {
+        await rm(join(destination, name), { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+      }
+    }
     for (const { entry, path, type } of entries) {
       signal.throwIfAborted();
       const target = join(destination, path);
@@ -259,7 +285,7 @@ async function extractZip(file: string, destination: string, guard: EntryGuard, 
         continue;
       }
       await mkdir(dirname(target), { recursive: true });
-      const mode = (entry.externalFileAttributes >>> 16) & 0o777 || 0o644;
+      const mode = zipFileMode(entry);
       await pipeline(
         [...(await zipEntryData(file, entry)), createWriteStream(target, { mode, flags: "wx" })],
         {
@@ -267,9 +293,39 @@ async function extractZip(file: string, destination: string, guard: EntryGuard, 
         },
       );
     }
+    return false;
   } finally {
     zip.close();
   }
+}
+
+function zipFileMode(entry: ZipEntry): number {
+  return (entry.externalFileAttributes >>> 16) & 0o777 || 0o644;
+}
+
+/** The central directory names exactly what the stream unpacked: same bytes, same places. */
+function sameEntries(
+  streamed: StreamedEntry[],
+  central: { entry: ZipEntry; path: string; type: EntryType }[],
+) {
+  if (streamed.length !== central.length) return false;
+  const byOffset = [...central].sort(
+    (a, b) => a.entry.relativeOffsetOfLocalHeader - b.entry.relativeOffsetOfLocalHeader,
+  );
+  return byOffset.every(({ entry, path, type }, i) => {
+    const seen = streamed[i];
+    return (
+      seen.offset === entry.relativeOffsetOfLocalHeader &&
+      seen.name.equals(entry.fileName as unknown as Buffer) &&
+      seen.method === entry.compressionMethod &&
+      seen.crc32 === entry.crc32 &&
+      seen.compressedSize === entry.compressedSize &&
+      seen.uncompressedSize === entry.uncompressedSize &&
+      seen.path === path &&
+      seen.isDirectory === (type === "directory") &&
+      (type === "file" || type === "directory")
+    );
+  });
 }
 
 /**

@@ -16,7 +16,13 @@ import {
 import { InstallError } from "../errors.js";
 import { caFileCertificates } from "../net/trust.js";
 import { checkUrlAllowed } from "../net/url-policy.js";
-import type { CommonOptions, ConnectionPlan, InstallOptions, ReleaseOptions, UpdateOptions } from "../options.js";
+import type {
+  CommonOptions,
+  ConnectionPlan,
+  InstallOptions,
+  ReleaseOptions,
+  UpdateOptions,
+} from "../options.js";
 import { parseRequestedTag } from "../release/versions.js";
 import { VERSION } from "../version.js";
 import { wrapLine } from "./ui.js";

@@ -3,7 +3,14 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { archiveKindOf, DamagedArchiveError, extractArchive, TarExtraction } from "../archive/extract.js";
+import {
+  archiveKindOf,
+  DamagedArchiveError,
+  expansionAllowance,
+  extractArchive,
+  TarExtraction,
+} from "../archive/extract.js";
+import { ZipStreamExtraction } from "../archive/zip-stream.js";
 import { InstallError } from "../errors.js";
 import { type DownloadSink, download, openFileSink } from "../net/download.js";
 import type { HttpClient } from "../net/http.js";
@@ -11,8 +18,17 @@ import type { ConnectionPlan } from "../options.js";
 import type { Source } from "../release/resolve.js";
 import type { InstallObserver } from "./types.js";
 
+/** Where a download's time went, for --verbose and the bench. */
+export interface FetchTiming {
+  firstByteMs: number;
+  /** From the first byte to the last. */
+  transferMs: number;
+  /** From the last byte until every file is unpacked: what the link does not hide. */
+  tailMs: number;
+}
+
 /**
- * Returns the directory the archive was unpacked into. A downloaded .tar.gz is unpacked while
+ * Returns the directory the archive was unpacked into, and, for a download, where the time went. A downloaded .tar.gz is unpacked while
  * it arrives, overlapping the two; the unpacked files are used only once the whole archive's
  * SHA-256 has matched, and are thrown away otherwise.
  */
@@ -23,7 +39,7 @@ export async function fetchAndUnpack(
   observer: InstallObserver,
   signal: AbortSignal,
   connections: ConnectionPlan,
-): Promise<string> {
+): Promise<{ directory: string; timing: FetchTiming | null }> {
   const unpacked = join(staging, "unpacked");
   await mkdir(unpacked);
   const kind = archiveKindOf(source.assetName)!;
@@ -31,12 +47,16 @@ export async function fetchAndUnpack(
     if (source.sha256) verifyChecksum(source, await hashFile(source.location.file));
     observer.unpacking(source.assetName);
     await extractArchive(source.location.file, kind, unpacked, signal);
-    return unpacked;
+    return { directory: unpacked, timing: null };
   }
   const archive = join(staging, source.assetName);
   let tar = kind === "tar.gz" ? await TarExtraction.start(unpacked) : null;
   let damaged = false;
   const file = tar ? null : await openFileSink(archive);
+  // A .zip unpacks while it arrives too, as far as its local headers allow; extractArchive keeps
+  // that only when the central directory agrees.
+  const startZip = () => new ZipStreamExtraction(unpacked, expansionAllowance);
+  let zip = kind === "zip" ? startZip() : null;
   const sink: DownloadSink = tar
     ? {
         // A segmented download keeps its segments there until the unpacker has read them.
@@ -59,10 +79,26 @@ export async function fetchAndUnpack(
           damaged = false;
         },
       }
-    : file!;
+    : {
+        spoolPath: file!.spoolPath,
+        write: async (chunk, onDisk) => {
+          await file!.write(chunk, onDisk);
+          await zip?.write(chunk);
+        },
+        restart: async () => {
+          await file!.restart();
+          await zip?.close();
+          await rm(unpacked, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+          await mkdir(unpacked);
+          zip = startZip();
+        },
+      };
   const progress = await observer.downloading(source.assetName);
+  const startedAt = Date.now();
+  let firstByteMs = 0;
+  let lastByteAt = 0;
   try {
-    const { sha256 } = await download(
+    const result = await download(
       http!,
       source.location.url,
       source.location.size,
@@ -70,12 +106,15 @@ export async function fetchAndUnpack(
       sink,
       connections,
     );
+    lastByteAt = Date.now();
+    firstByteMs = result.firstByteMs;
     progress.done();
-    verifyChecksum(source, sha256);
+    verifyChecksum(source, result.sha256);
   } catch (error) {
     progress.fail();
     tar?.abort(error);
     await tar?.settled();
+    await zip?.close();
     throw error;
   } finally {
     await file?.close();
@@ -85,9 +124,28 @@ export async function fetchAndUnpack(
     await tar.end();
   } else {
     observer.unpacking(source.assetName);
-    await extractArchive(archive, kind, unpacked, signal);
+    const { keptStreamed } = await extractArchive(
+      archive,
+      kind,
+      unpacked,
+      signal,
+      undefined,
+      zip ?? undefined,
+    );
+    if (zip) {
+      observer.debug(
+        keptStreamed
+          ? "the .zip was unpacked while it arrived, and its central directory agrees"
+          : `the .zip was unpacked from the file after the download (${zip.steppedAside ?? "its central directory differs from its local headers"})`,
+      );
+    }
   }
-  return unpacked;
+  const timing = {
+    firstByteMs,
+    transferMs: lastByteAt - startedAt - firstByteMs,
+    tailMs: Date.now() - lastByteAt,
+  };
+  return { directory: unpacked, timing };
 }
 
 function verifyChecksum(source: Source, actual: string): void {

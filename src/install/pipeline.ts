@@ -47,6 +47,7 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
   const target = resolveTarget(deps.probes);
   observer.targetResolved(target.platform);
   const http = options.archive ? null : await gitHubClient(options, signal, observer, deps.env);
+  const lookupStartedAt = Date.now();
   try {
     const source = await during(
       http && !deps.release
@@ -56,6 +57,7 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
         : null,
       () => resolveSource(options, target, http, observer, deps.release),
     );
+    const lookupMs = Date.now() - lookupStartedAt;
     // Checked after resolution so that install_failed still carries the release tag.
     await checkWritableLocations(options);
     // A read-only HOME still gets RunMat, just without PATH edits or a receipt.
@@ -140,7 +142,14 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
     let committed = false;
     let unlock: (() => Promise<void>) | undefined;
     try {
-      const unpacked = await fetchAndUnpack(source, staging, http, observer, signal, options.connections);
+      const { directory: unpacked, timing } = await fetchAndUnpack(
+        source,
+        staging,
+        http,
+        observer,
+        signal,
+        options.connections,
+      );
       const release = await locateRelease(unpacked, target.binaryName);
       // Hashed for the receipt while the checks below wait on the binary.
       const digests = Promise.all(release.files.map((name) => digestFile(join(release.directory, name))));
@@ -150,6 +159,7 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
         : observer.working(
             `Checking that ${source.tag ? `RunMat ${source.tag}` : "RunMat"} starts on this machine`,
           );
+      const checksStartedAt = Date.now();
       const { tag, placement } = await during(checking, async () => {
         // A library or glibc the binary needs and this machine lacks: said before anything is replaced.
         if (target.os === "linux" && !options.skipSmokeTest) {
@@ -175,6 +185,9 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
           },
         );
       });
+      observer.debug(
+        `timing: lookup ${lookupMs} ms${timing ? `, first byte ${timing.firstByteMs} ms, transfer ${timing.transferMs} ms, hash and unpack after the last byte ${timing.tailMs} ms` : ""}, library check, smoke test and placing ${Date.now() - checksStartedAt} ms`,
+      );
       // From here on nothing watches the signal (cli/install-command.ts only aborts): the
       // receipt, the commit and the PATH edits run to the end.
       const installDirs = createdDir ? directoriesBetween(createdDir, options.dir) : [];

@@ -19,6 +19,8 @@ import {
 export interface DownloadResult {
   sha256: string;
   bytes: number;
+  /** From the first request to the first byte of the body. */
+  firstByteMs: number;
 }
 
 export type ProgressListener = (received: number, total: number | undefined) => void;
@@ -159,6 +161,7 @@ async function downloadSegments(
   // How long the server takes to the first byte of a segment: a lane asks for its next segment
   // that long before its current one ends.
   let firstByteMs = 0;
+  let firstByteAt = 0;
   let laneTarget = plan.initial;
   // Requests open at once: never more than plan.max, so a lane asks early only while there is room.
   let requestsOpen = 0;
@@ -211,7 +214,10 @@ async function downloadSegments(
     const end = segmentEnd(index) - 1;
     await withRetries(client, `Download of ${name}`, url, async () => {
       const from = start + received[index];
-      const headers: Record<string, string> = { accept: "application/octet-stream", range: `bytes=${from}-${end}` };
+      const headers: Record<string, string> = {
+        accept: "application/octet-stream",
+        range: `bytes=${from}-${end}`,
+      };
       const asked = Date.now();
       const response = await openUrl(client, target, headers, { signal });
       const page = webPageAnswer(`Download of ${name}`, response, "the release archive");
@@ -260,6 +266,7 @@ async function downloadSegments(
         if (firstChunkAt === 0) {
           firstChunkAt = now;
           firstByteMs = Math.max(firstByteMs, now - asked);
+          firstByteAt ||= now;
         }
         const at = start + received[index];
         if (at + chunk.length > end + 1) throw new RangeDeclined();
@@ -282,7 +289,8 @@ async function downloadSegments(
         }
       }
       progressed();
-      if (start + received[index] < end + 1) throw new Error(`segment cut short after ${received[index]} bytes`);
+      if (start + received[index] < end + 1)
+        throw new Error(`segment cut short after ${received[index]} bytes`);
     });
   };
 
@@ -372,7 +380,7 @@ async function downloadSegments(
     await spool.close();
   }
   debug(`download: ${size} bytes in ${Date.now() - startedAt} ms over ${laneTarget} connections`);
-  return { sha256: hash.digest("hex"), bytes: fed };
+  return { sha256: hash.digest("hex"), bytes: fed, firstByteMs: firstByteAt - startedAt };
 }
 
 function tooSlow(name: string | undefined, deadlineMs: number): InstallError {
@@ -401,7 +409,9 @@ async function downloadStream(
   const name = url.pathname.split("/").pop();
   const limit = expectedSize ?? MAX_UNDECLARED_BYTES;
   const deadlineMs = downloadDeadlineMs(client.settings.timeoutMs, expectedSize);
-  const deadline = Date.now() + deadlineMs;
+  const startedAt = Date.now();
+  const deadline = startedAt + deadlineMs;
+  let firstByteAt = 0;
   let hash: Hash = createHash("sha256");
   let written = 0;
   let total = expectedSize;
@@ -452,6 +462,7 @@ async function downloadStream(
         if (Date.now() > deadline) {
           throw tooSlow(name, deadlineMs);
         }
+        firstByteAt ||= Date.now();
         hash.update(chunk);
         written += chunk.length;
         // A sink that cannot take the bytes (disk full, unsafe archive) is not worth a retry.
@@ -482,7 +493,7 @@ async function downloadStream(
       "The download was corrupted in transit or the release changed; run the installer again.",
     );
   }
-  return { sha256: hash.digest("hex"), bytes: written };
+  return { sha256: hash.digest("hex"), bytes: written, firstByteMs: firstByteAt - startedAt };
 }
 
 function contentRangeStart(headers: Record<string, string | string[] | undefined>): number | undefined {
