@@ -7,7 +7,7 @@ import { chmod, lstat, mkdir, open, readdir, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { crc32, createGunzip, createInflateRaw, type Gunzip } from "node:zlib";
+import { crc32, createGunzip, createInflateRaw, type Gunzip, type ZlibOptions } from "node:zlib";
 import type { Entry as ZipEntry, ZipFile } from "yauzl";
 import { InstallError, isAbortError, toInstallError } from "../errors.js";
 import { EntryGuard, type EntryType, type ExtractLimits, isSharedLibrary } from "./policy.js";
@@ -93,6 +93,15 @@ export function expansionAllowance(compressedBytes: number): number {
   return Math.max(MIN_EXPANSION_ALLOWANCE, MAX_EXPANSION_RATIO * compressedBytes);
 }
 
+/**
+ * Large output chunks mean few, large file writes; a large input buffer means a writer waits
+ * for the inflater once per few megabytes, not once per 16 KiB.
+ */
+export const LARGE_ZLIB_BUFFERS = {
+  chunkSize: 512 * 1024,
+  writableHighWaterMark: 4 * 1024 ** 2,
+} as ZlibOptions;
+
 const TAR_TYPES = new Map<string, EntryType>([
   ["File", "file"],
   ["OldFile", "file"],
@@ -119,7 +128,7 @@ export class TarExtraction {
   private constructor(Unpack: typeof import("tar").Unpack, destination: string, guard: EntryGuard) {
     // Node's own gunzip runs on the thread pool, beside the download and the writes, and its
     // large output chunks mean few, large file writes; tar then parses a plain tar stream.
-    this.gunzip = createGunzip({ chunkSize: 512 * 1024 });
+    this.gunzip = createGunzip(LARGE_ZLIB_BUFFERS);
     this.unpack = new Unpack({
       cwd: destination,
       strict: true,
@@ -287,7 +296,10 @@ async function extractZip(
       await mkdir(dirname(target), { recursive: true });
       const mode = zipFileMode(entry);
       await pipeline(
-        [...(await zipEntryData(file, entry)), createWriteStream(target, { mode, flags: "wx" })],
+        [
+          ...(await zipEntryData(file, entry)),
+          createWriteStream(target, { mode, flags: "wx", highWaterMark: 4 * 1024 ** 2 }),
+        ],
         {
           signal,
         },
@@ -401,7 +413,7 @@ async function zipEntryData(
     },
   });
   return entry.compressionMethod === ZIP_DEFLATED
-    ? [raw, createInflateRaw({ chunkSize: 512 * 1024 }), sizeCheck]
+    ? [raw, createInflateRaw(LARGE_ZLIB_BUFFERS), sizeCheck]
     : [raw, sizeCheck];
 }
 

@@ -9,6 +9,7 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { crc32, createInflateRaw, type InflateRaw } from "node:zlib";
+import { LARGE_ZLIB_BUFFERS } from "./extract.js";
 import { EntryGuard } from "./policy.js";
 
 /** What the stream saw of one entry: compared field by field with the central directory. */
@@ -46,8 +47,8 @@ class EntryWriter {
     private readonly entry: StreamedEntry,
   ) {
     // Private until the central directory gives the entry its mode.
-    this.file = createWriteStream(target, { mode: 0o600, flags: "wx" });
-    this.inflate = entry.method === DEFLATED ? createInflateRaw({ chunkSize: 512 * 1024 }) : null;
+    this.file = createWriteStream(target, { mode: 0o600, flags: "wx", highWaterMark: 4 * 1024 ** 2 });
+    this.inflate = entry.method === DEFLATED ? createInflateRaw(LARGE_ZLIB_BUFFERS) : null;
     this.done = once(this.file, "close");
     this.done.catch(() => {}); // observed through write() and end()
     this.file.on("error", (error) => this.fail(error));

@@ -115,6 +115,7 @@ export async function fetchAndUnpack(
     tar?.abort(error);
     await tar?.settled();
     await zip?.close();
+    await file?.close().catch(() => {});
     throw error;
   } finally {
     await file?.close();

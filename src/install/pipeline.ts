@@ -48,6 +48,7 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
   observer.targetResolved(target.platform);
   const http = options.archive ? null : await gitHubClient(options, signal, observer, deps.env);
   const lookupStartedAt = Date.now();
+  const startUpMs = Math.round(process.uptime() * 1000);
   try {
     const source = await during(
       http && !deps.release
@@ -186,7 +187,7 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
         );
       });
       observer.debug(
-        `timing: lookup ${lookupMs} ms${timing ? `, first byte ${timing.firstByteMs} ms, transfer ${timing.transferMs} ms, hash and unpack after the last byte ${timing.tailMs} ms` : ""}, library check, smoke test and placing ${Date.now() - checksStartedAt} ms`,
+        `timing: start-up ${startUpMs} ms, lookup ${lookupMs} ms${timing ? `, first byte ${timing.firstByteMs} ms, transfer ${timing.transferMs} ms, hash and unpack after the last byte ${timing.tailMs} ms` : ""}, library check, smoke test and placing ${Date.now() - checksStartedAt} ms`,
       );
       // From here on nothing watches the signal (cli/install-command.ts only aborts): the
       // receipt, the commit and the PATH edits run to the end.

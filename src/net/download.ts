@@ -38,21 +38,51 @@ export interface DownloadSink {
   readonly spoolPath: string;
 }
 
+/** What a file sink gathers before it writes: one large write instead of many 64 KiB ones. */
+const FILE_SINK_BATCH_BYTES = 1024 ** 2;
+
 /** A sink that writes a file; close it when the download is over, however it ended. */
 export async function openFileSink(path: string): Promise<DownloadSink & { close(): Promise<void> }> {
   const handle = await open(path, "w", 0o600);
   let position = 0;
+  let batch: Buffer[] = [];
+  let batched = 0;
+  let closed = false;
+  const flush = async () => {
+    if (batched === 0) return;
+    const data = Buffer.concat(batch, batched);
+    batch = [];
+    batched = 0;
+    await handle.write(data, 0, data.length, position);
+    position += data.length;
+  };
   return {
     spoolPath: path,
     write: async (chunk, onDisk) => {
-      if (!onDisk) await handle.write(chunk, 0, chunk.length, position);
-      position += chunk.length;
+      if (onDisk) {
+        position += chunk.length;
+        return;
+      }
+      batch.push(chunk);
+      batched += chunk.length;
+      if (batched >= FILE_SINK_BATCH_BYTES) await flush();
     },
     restart: async () => {
       position = 0;
+      batch = [];
+      batched = 0;
       await handle.truncate(0);
     },
-    close: () => handle.close(),
+    // Idempotent: a failed download closes it without caring whether the last bytes got down.
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      try {
+        await flush();
+      } finally {
+        await handle.close();
+      }
+    },
   };
 }
 
@@ -112,6 +142,8 @@ function contentRange(headers: Record<string, string | string[] | undefined>) {
   return match ? { start: Number(match[1]), end: Number(match[2]), total: Number(match[3]) } : null;
 }
 
+/** The most the follower reads from the spool at once. */
+const FOLLOW_BYTES = 2 * 1024 ** 2;
 /** How long one lane's rate is measured before a lane is added, and again after. */
 const PROBE_MS = 400;
 /** Added connections must raise the total rate by this much to stay. */
@@ -188,22 +220,22 @@ async function downloadSegments(
 
   /** Hashes the prefix, in order, and hands it to the sink, until the whole asset has passed. */
   const follow = async () => {
-    const buffer = Buffer.allocUnsafe(1024 ** 2);
     while (fed < size && failure === null) {
       const end = prefixEnd();
       if (end === fed) {
         await new Promise<void>((resolve) => waiting.push(resolve));
         continue;
       }
-      const { bytesRead } = await spool.read(buffer, 0, Math.min(buffer.length, end - fed), fed);
+      // A buffer of its own each time: the sink may keep it.
+      const buffer = Buffer.allocUnsafe(Math.min(FOLLOW_BYTES, end - fed));
+      const { bytesRead } = await spool.read(buffer, 0, buffer.length, fed);
       const chunk = buffer.subarray(0, bytesRead);
       if (fed === 0 && startsLikeWebPage(chunk)) {
         throw webPageError(`Download of ${name}`, target, "the release archive", 206);
       }
       hash.update(chunk);
       fed += bytesRead;
-      // The sink takes a copy: the buffer is read into again.
-      await sink.write(Buffer.from(chunk), true).catch((error: unknown) => {
+      await sink.write(chunk, true).catch((error: unknown) => {
         throw toInstallError(error);
       });
     }
@@ -258,37 +290,56 @@ async function downloadSegments(
         throw new RangeDeclined();
       }
       if (index === 0) confirmRange(true);
+      // Written in large pieces; `received` counts only what is on disk, so a resume starts there.
+      let batch: Buffer[] = [];
+      let batched = 0;
+      const writeBatch = async () => {
+        if (batched === 0) return;
+        const data = Buffer.concat(batch, batched);
+        const at = start + received[index];
+        batch = [];
+        batched = 0;
+        await spool.write(data, 0, data.length, at).catch((error: unknown) => {
+          throw toInstallError(error);
+        });
+        received[index] += data.length;
+        progressed();
+      };
       let firstChunkAt = 0;
       let streamed = 0;
       let announced = false;
-      for await (const chunk of response.body as AsyncIterable<Buffer>) {
-        const now = Date.now();
-        if (firstChunkAt === 0) {
-          firstChunkAt = now;
-          firstByteMs = Math.max(firstByteMs, now - asked);
-          firstByteAt ||= now;
+      try {
+        for await (const chunk of response.body as AsyncIterable<Buffer>) {
+          const now = Date.now();
+          if (firstChunkAt === 0) {
+            firstChunkAt = now;
+            firstByteMs = Math.max(firstByteMs, now - asked);
+            firstByteAt ||= now;
+          }
+          const at = start + received[index] + batched;
+          if (at + chunk.length > end + 1) throw new RangeDeclined();
+          if (now > deadline) throw tooSlow(name, deadlineMs);
+          batch.push(chunk);
+          batched += chunk.length;
+          if (batched >= FILE_SINK_BATCH_BYTES) await writeBatch();
+          streamed += chunk.length;
+          arrived += chunk.length;
+          onProgress(Math.min(arrived, size), size);
+          // Near the end (as long as the server takes to its first byte, at this lane's rate):
+          // time for the lane's next request.
+          const left = end + 1 - (at + chunk.length);
+          const elapsed = now - firstChunkAt;
+          if (!announced && elapsed > 0 && (left * elapsed) / streamed <= firstByteMs) {
+            announced = true;
+            nearEnd();
+          }
         }
-        const at = start + received[index];
-        if (at + chunk.length > end + 1) throw new RangeDeclined();
-        if (now > deadline) throw tooSlow(name, deadlineMs);
-        await spool.write(chunk, 0, chunk.length, at).catch((error: unknown) => {
-          throw toInstallError(error);
-        });
-        received[index] += chunk.length;
-        streamed += chunk.length;
-        arrived += chunk.length;
-        onProgress(Math.min(arrived, size), size);
-        progressed();
-        // Near the end (as long as the server takes to its first byte, at this lane's rate):
-        // time for the lane's next request.
-        const left = end + 1 - (at + chunk.length);
-        const elapsed = now - firstChunkAt;
-        if (!announced && elapsed > 0 && (left * elapsed) / streamed <= firstByteMs) {
-          announced = true;
-          nearEnd();
-        }
+      } catch (error) {
+        // What did arrive is kept, so that the retry resumes after it.
+        await writeBatch().catch(() => {});
+        throw error;
       }
-      progressed();
+      await writeBatch();
       if (start + received[index] < end + 1)
         throw new Error(`segment cut short after ${received[index]} bytes`);
     });
