@@ -380,20 +380,26 @@ async function downloadSegments(
    * to more connections; a link that one connection already fills does not, and keeps the start.
    */
   const grow = async (running: Promise<void>[]) => {
-    let lastRate = 0;
-    while (failure === null && laneTarget < plan.max && claimed < count) {
-      const before = arrived;
-      const from = Date.now();
-      const probe = new AbortController();
-      const finished = await Promise.race([
-        sleep(PROBE_MS, AbortSignal.any([signal, probe.signal])).then(
+    /** Waits one probe; false when the download ended first. */
+    const probe = async () => {
+      const stopProbe = new AbortController();
+      const ended = await Promise.race([
+        sleep(PROBE_MS, AbortSignal.any([signal, stopProbe.signal])).then(
           () => false,
           () => true,
         ),
         Promise.all(running).then(() => true),
       ]);
-      probe.abort();
-      if (finished || failure !== null || claimed >= count) return;
+      stopProbe.abort();
+      return !ended && failure === null && claimed < count;
+    };
+    // The first probe is the lanes getting up to speed (connections, first bytes): not measured.
+    if (plan.max > laneTarget && !(await probe())) return;
+    let lastRate = 0;
+    while (failure === null && laneTarget < plan.max && claimed < count) {
+      const before = arrived;
+      const from = Date.now();
+      if (!(await probe())) return;
       const rate = (arrived - before) / (Date.now() - from);
       if (lastRate > 0 && rate < lastRate * GROWTH_THAT_PAYS) {
         // More did not pay: back to what ran before the last step.
@@ -430,7 +436,7 @@ async function downloadSegments(
   } finally {
     await spool.close();
   }
-  debug(`download: ${size} bytes in ${Date.now() - startedAt} ms over ${laneTarget} connections`);
+  debug(`download: ${laneTarget} connections at the end; ${size} bytes in ${Date.now() - startedAt} ms`);
   return { sha256: hash.digest("hex"), bytes: fed, firstByteMs: firstByteAt - startedAt };
 }
 
