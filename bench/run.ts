@@ -811,7 +811,7 @@ async function main() {
     }),
   ].join("\n");
   console.log(
-    `${table}\n\n${results.machine.cores} cores, ${results.machine.cpu}, Node ${results.machine.node}; ${RUNS} runs per figure; ${results.seconds} s${smoke ? " (smoke run)" : ""}`,
+    `${table}\n\n${results.date.slice(0, 10)}, ${results.machine.cores} cores, ${results.machine.cpu}, Node ${results.machine.node}; ${RUNS} runs per figure; ${results.seconds} s${smoke ? " (smoke run)" : ""}`,
   );
   // A missed target fails the run; a smoke run's figures are too small to judge.
   const missed = rows.filter((row) => row.met === false);

@@ -1,6 +1,5 @@
 // Filesystem writes that never leave a half-written file, and directory creation that cannot
 // hang.
-import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import {
   access,
@@ -120,6 +119,15 @@ export async function appendWhole(path: string, text: string): Promise<void> {
 }
 
 /**
+ * A name beside `path` that no other run picks. Node's crypto loads only here, when something is
+ * written: --help and a usage error start without it.
+ */
+async function temporaryBeside(path: string, label: string): Promise<string> {
+  const { randomBytes } = await import("node:crypto");
+  return `${path}.${label}-${process.pid}-${randomBytes(4).toString("hex")}`;
+}
+
+/**
  * Replaces a file the user owns with `content`, whole or not at all: written beside it (beside
  * the link's target, for a symlinked dotfile, which stays a link) with its mode and owner, then
  * renamed over it.
@@ -129,7 +137,7 @@ export async function replaceWhole(path: string, content: string): Promise<void>
   const info = await stat(target);
   // A profile its owner made read-only stays as it is: renaming over it would get past that.
   await access(target, constants.W_OK);
-  const temporary = `${target}.runmat-tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  const temporary = await temporaryBeside(target, "runmat-tmp");
   try {
     await writeFile(temporary, content, { mode: info.mode & 0o7777, flag: "wx" });
     await chmod(temporary, info.mode & 0o7777);
@@ -187,7 +195,7 @@ export async function writeFileAtomic(
   mode: number,
 ): Promise<string | undefined> {
   const created = await makeDirectories(dirname(path));
-  const temporary = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  const temporary = await temporaryBeside(path, "tmp");
   try {
     await writeFile(temporary, content, { mode });
     await chmod(temporary, mode);

@@ -14,7 +14,7 @@ import {
   STATE_DIR,
 } from "../contract.js";
 import { InstallError } from "../errors.js";
-import { caFileCertificates } from "../net/trust.js";
+import { caFileCertificates } from "../net/pem.js";
 import { checkUrlAllowed } from "../net/url-policy.js";
 import type {
   CommonOptions,

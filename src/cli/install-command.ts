@@ -1,7 +1,7 @@
 // Runs one install (also used by `update`) and owns its outcome: the single place that
 // prints the error, sends install_failed and picks the exit code.
 
-import { DEFAULT_TELEMETRY_ENDPOINT, EXIT_CODES, isTruthy } from "../contract.js";
+import { EXIT_CODES, isTruthy } from "../contract.js";
 import { InstallError, toInstallError } from "../errors.js";
 import { install } from "../install/pipeline.js";
 import type { InstallObserver } from "../install/types.js";
@@ -10,24 +10,9 @@ import { hostProbes } from "../platform/probes.js";
 import type { PlatformProbes } from "../platform/resolve.js";
 import type { Release } from "../release/assets.js";
 import { Telemetry } from "../telemetry/client.js";
-import { resolveConsent } from "../telemetry/settings.js";
+import { resolveConsent, telemetryEndpoint } from "../telemetry/settings.js";
 import { describeWarning, reportInstall } from "./report.js";
-import { Ui } from "./ui.js";
-
-export function telemetryEndpoint(env: NodeJS.ProcessEnv): string {
-  return env.RUNMAT_TELEMETRY_ENDPOINT || DEFAULT_TELEMETRY_ENDPOINT;
-}
-
-export function reportFailure(ui: Ui, error: InstallError): number {
-  ui.error(error);
-  if (ui.mode === "json") {
-    ui.json({
-      ok: false,
-      error: { code: error.kind, exitCode: error.exitCode, message: error.message, hint: error.hint },
-    });
-  }
-  return error.exitCode;
-}
+import { reportFailure, Ui } from "./ui.js";
 
 /**
  * Ctrl-C and SIGTERM abort the pipeline, which rolls back and reports; a second signal quits

@@ -10,11 +10,10 @@ import {
   removePersistedSetting,
   resolveConsent,
   settingsPath,
+  telemetryEndpoint,
 } from "../telemetry/settings.js";
 import { type CliContext, parseCommandLine } from "./args.js";
-import { reportFailure, runInstall, telemetryEndpoint } from "./install-command.js";
-import { runStatus, runUninstall, runUpdate } from "./lifecycle.js";
-import { Ui } from "./ui.js";
+import { reportFailure, Ui } from "./ui.js";
 
 /** Where RunMat's runtime documents its own telemetry, which this installer does not control. */
 const RUNTIME_TELEMETRY_DOCS = "https://github.com/runmat-org/runmat/blob/main/docs/development/telemetry.md";
@@ -133,16 +132,23 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
           });
         }
         return invocation.code;
+      // The commands load when they run: --help and a usage error need none of their modules
+      // (nor Node's crypto, TLS and child processes, which they load).
       case "install":
-        return await runInstall(invocation.options, env);
+        return await (await import("./install-command.js")).runInstall(invocation.options, env);
       case "telemetry":
         return await runTelemetryCommand(invocation.action, invocation.options, env);
       case "status":
-        return await runStatus(invocation.options, invocation.offline, env);
+        return await (await import("./lifecycle.js")).runStatus(invocation.options, invocation.offline, env);
       case "update":
-        return await runUpdate(invocation.options, invocation.check, env);
+        return await (await import("./lifecycle.js")).runUpdate(invocation.options, invocation.check, env);
       case "uninstall":
-        return await runUninstall(invocation.options, invocation.yes, invocation.purge, env);
+        return await (await import("./lifecycle.js")).runUninstall(
+          invocation.options,
+          invocation.yes,
+          invocation.purge,
+          env,
+        );
     }
   } catch (error) {
     const output = "options" in invocation ? invocation.options.output : "normal";

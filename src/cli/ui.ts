@@ -247,3 +247,15 @@ export class Ui {
     };
   }
 }
+
+/** Says a failure (and under --json prints it as the one document); returns its exit code. */
+export function reportFailure(ui: Ui, error: InstallError): number {
+  ui.error(error);
+  if (ui.mode === "json") {
+    ui.json({
+      ok: false,
+      error: { code: error.kind, exitCode: error.exitCode, message: error.message, hint: error.hint },
+    });
+  }
+  return error.exitCode;
+}

@@ -2,10 +2,10 @@
 // NODE_EXTRA_CA_CERTS), plus what the operating system trusts, as curl does, because that is
 // where a company's TLS-inspecting proxy has its root installed, plus a --cacert file. Only the
 // certificates Node does not already hold are added, to one context built once per process.
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import tls, { type SecureContext } from "node:tls";
-import { InstallError } from "../errors.js";
+import { caFileCertificates, pemCertificates, readText } from "./pem.js";
 
 /** Where Unix systems keep their CA bundle, in the order distributions prefer them. */
 export const SYSTEM_BUNDLES = [
@@ -15,13 +15,6 @@ export const SYSTEM_BUNDLES = [
   "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", // RHEL's source of the above
   "/etc/ssl/cert.pem", // macOS, Alpine, the BSDs
 ];
-
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g;
-
-/** The PEM certificates in a text (a bundle, a --cacert file); anything else in it is ignored. */
-export function pemCertificates(text: string): string[] {
-  return text.match(PEM_CERTIFICATE) ?? [];
-}
 
 /** A certificate's identity for comparison: its base64 body, whatever the line wrapping. */
 function body(pem: string): string {
@@ -37,14 +30,6 @@ export function newCertificates(known: readonly string[], candidates: readonly s
     seen.add(key);
     return true;
   });
-}
-
-function readText(path: string): string | null {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return null;
-  }
 }
 
 /**
@@ -80,22 +65,6 @@ function systemCertificates(env: NodeJS.ProcessEnv): string[] {
     if (text !== null) return pemCertificates(text);
   }
   return [];
-}
-
-/** The certificates of a --cacert file; a file that cannot be read or holds none is a usage error. */
-export function caFileCertificates(file: string): string[] {
-  const text = readText(file);
-  const certificates = text === null ? [] : pemCertificates(text);
-  if (certificates.length === 0) {
-    throw new InstallError(
-      "usage",
-      text === null
-        ? `Cannot read the certificate file ${file} (--cacert / RUNMAT_CACERT).`
-        : `${file} holds no PEM certificate (--cacert / RUNMAT_CACERT).`,
-      'Pass a PEM file ("-----BEGIN CERTIFICATE-----"), such as your company\'s root certificate.',
-    );
-  }
-  return certificates;
 }
 
 let cached: { key: string; context: SecureContext | undefined } | null = null;

@@ -1,5 +1,4 @@
 // The anonymous client id in ~/.runmat/telemetry_id, shared with the old install scripts.
-import { randomUUID } from "node:crypto";
 import { constants, existsSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -42,6 +41,8 @@ async function readExistingId(path: string): Promise<string | null> {
 
 /** Returns the id to send, creating (or replacing an invalid) one. A read-only HOME gets a per-run id. */
 export async function loadOrCreateId(runmatHome: string): Promise<string> {
+  // Loaded here, not at start-up: --help and a usage error need no crypto.
+  const { randomUUID } = await import("node:crypto");
   // No home (unset or missing): an id for this run only, and never a home created for it.
   if (!runmatHome || !existsSync(dirname(runmatHome))) return randomUUID();
   const path = idPath(runmatHome);

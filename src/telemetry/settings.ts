@@ -1,7 +1,7 @@
 // ~/.runmat/telemetry.json: the persisted opt-out (`runmat-install telemetry disable`) and the
 // record that this machine has seen the telemetry notice. Both live in one small JSON object.
 import { join } from "node:path";
-import { TELEMETRY_SETTINGS_FILE } from "../contract.js";
+import { DEFAULT_TELEMETRY_ENDPOINT, TELEMETRY_SETTINGS_FILE } from "../contract.js";
 import { readRegularFile, writeFileAtomic } from "../fs-atomic.js";
 import { type Consent, consentFromEnvironment, consentFromSetting } from "./consent.js";
 
@@ -58,4 +58,9 @@ export async function resolveConsent(
     consentFromEnvironment(env, options.telemetryFlag) ??
     consentFromSetting((await readSettings(options.runmatHome)).enabled === false)
   );
+}
+
+/** Where install events go: RUNMAT_TELEMETRY_ENDPOINT, else RunMat's relay. */
+export function telemetryEndpoint(env: NodeJS.ProcessEnv): string {
+  return env.RUNMAT_TELEMETRY_ENDPOINT || DEFAULT_TELEMETRY_ENDPOINT;
 }

@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { it } from "node:test";
 import { rootCertificates } from "node:tls";
 import type { InstallError } from "../../src/errors.js";
-import { caFileCertificates, newCertificates, pemCertificates } from "../../src/net/trust.js";
+import { caFileCertificates, pemCertificates } from "../../src/net/pem.js";
+import { newCertificates } from "../../src/net/trust.js";
 
 const [first, second] = rootCertificates;
 /** The same certificate wrapped at another width, as bundles differ. */
