@@ -18,13 +18,9 @@ import { reportFailure, Ui } from "./ui.js";
 /** Where RunMat's runtime documents its own telemetry, which this installer does not control. */
 const RUNTIME_TELEMETRY_DOCS = "https://github.com/runmat-org/runmat/blob/main/docs/development/telemetry.md";
 
-async function runningAsBinary(): Promise<boolean> {
-  try {
-    const sea = await import("node:sea");
-    return sea.isSea();
-  } catch {
-    return false;
-  }
+/** Synchronous and cheap: a dynamic import() costs every start a few milliseconds. */
+function runningAsBinary(): boolean {
+  return process.getBuiltinModule("node:sea")?.isSea() ?? false;
 }
 
 async function runTelemetryCommand(
@@ -107,7 +103,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const context: CliContext = {
     env,
     platform: process.platform,
-    runningAsBinary: await runningAsBinary(),
+    runningAsBinary: runningAsBinary(),
     entryPoint: entryPoint(process.argv[1]),
     write: (text) => process.stdout.write(text),
     writeError: (text) => process.stderr.write(text),

@@ -17,11 +17,13 @@ it("npm run bench -- --smoke produces every figure", async () => {
   for (const figure of [
     ".tar.gz",
     ".zip",
+    "where one .tar.gz install's time goes",
     "peak RSS",
     "telemetry cost, endpoint hanging",
     "endpoint that moved",
     "time to its first line",
     "warm `install.sh --help`",
+    "V8 code cache built in",
     "cold start",
     "install.sh",
     "relay",
