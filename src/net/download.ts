@@ -144,10 +144,30 @@ function contentRange(headers: Record<string, string | string[] | undefined>) {
 
 /** The most the follower reads from the spool at once. */
 const FOLLOW_BYTES = 2 * 1024 ** 2;
-/** How long one lane's rate is measured before a lane is added, and again after. */
+/** How long the total rate is measured before connections are added, and again after. */
 const PROBE_MS = 400;
 /** Added connections must raise the total rate by this much to stay. */
 const GROWTH_THAT_PAYS = 1.2;
+/** Connections added at a time. */
+const LANE_STEP = 2;
+
+/**
+ * One step of growing a segmented download, from the total rate measured with `lanes`
+ * connections and, before the last step, with fewer: add more while the rate rises by a fifth,
+ * go back a step when it did not, stop at the plan's maximum.
+ */
+export function nextLaneCount(
+  plan: ConnectionPlan,
+  lanes: number,
+  rate: number,
+  previousRate: number | null,
+): { lanes: number; settled: boolean } {
+  if (previousRate !== null && rate < previousRate * GROWTH_THAT_PAYS) {
+    return { lanes: Math.max(plan.initial, lanes - LANE_STEP), settled: true };
+  }
+  if (lanes >= plan.max) return { lanes, settled: true };
+  return { lanes: Math.min(plan.max, lanes + LANE_STEP), settled: false };
+}
 
 /**
  * Segments over several connections ("lanes"), written at their offsets into the sink's spool
@@ -393,25 +413,25 @@ async function downloadSegments(
       stopProbe.abort();
       return !ended && failure === null && claimed < count;
     };
+    if (plan.max <= laneTarget) return;
     // The first probe is the lanes getting up to speed (connections, first bytes): not measured.
-    if (plan.max > laneTarget && !(await probe())) return;
-    let lastRate = 0;
-    while (failure === null && laneTarget < plan.max && claimed < count) {
+    if (!(await probe())) return;
+    let previousRate: number | null = null;
+    for (;;) {
       const before = arrived;
       const from = Date.now();
       if (!(await probe())) return;
       const rate = (arrived - before) / (Date.now() - from);
-      if (lastRate > 0 && rate < lastRate * GROWTH_THAT_PAYS) {
-        // More did not pay: back to what ran before the last step.
-        laneTarget = Math.max(plan.initial, laneTarget - 2);
-        debug(`download: ${laneTarget} connections (more did not raise the rate)`);
-        return;
+      const next = nextLaneCount(plan, laneTarget, rate, previousRate);
+      for (let id = laneTarget; id < next.lanes; id++) running.push(lane(id, null));
+      if (next.lanes !== laneTarget) {
+        debug(
+          `download: ${next.lanes} connections (${Math.round((rate * 1000) / 1e6)} MB/s with ${laneTarget}${next.lanes < laneTarget ? ", no more than with fewer" : ""})`,
+        );
       }
-      lastRate = rate;
-      const added = Math.min(plan.max, laneTarget + 2);
-      for (let id = laneTarget; id < added; id++) running.push(lane(id, null));
-      laneTarget = added;
-      debug(`download: ${added} connections (${Math.round((rate * 1000) / 1e6)} MB/s before)`);
+      laneTarget = next.lanes;
+      if (next.settled) return;
+      previousRate = rate;
     }
   };
 
