@@ -21,7 +21,8 @@ const commanderLoadsChildProcessLazily: Plugin = {
       const source = await readFile(args.path, "utf8");
       const eager = "const childProcess = require('node:child_process');";
       if (!source.includes(eager)) throw new Error(`${args.path} no longer has: ${eager}`);
-      const lazy = "const childProcess = new Proxy({}, { get: (_, name) => require('node:child_process')[name] });";
+      const lazy =
+        "const childProcess = new Proxy({}, { get: (_, name) => require('node:child_process')[name] });";
       return { contents: source.replace(eager, lazy), loader: "js" };
     });
   },
