@@ -1,7 +1,7 @@
 // Gets the archive's bytes, checks their SHA-256 and unpacks them into staging.
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, rm, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import {
   archiveKindOf,
@@ -50,6 +50,8 @@ export async function fetchAndUnpack(
     return { directory: unpacked, timing: null };
   }
   const archive = join(staging, source.assetName);
+  const spoolFits = kind === "zip" || (await roomForSpool(staging, source.location.size));
+  if (!spoolFits) observer.debug("too little free disk for a spool beside the unpacked files: one stream");
   let tar = kind === "tar.gz" ? await TarExtraction.start(unpacked) : null;
   let damaged = false;
   const file = tar ? null : await openFileSink(archive);
@@ -104,7 +106,7 @@ export async function fetchAndUnpack(
       source.location.size,
       progress.update,
       sink,
-      connections,
+      spoolFits ? connections : { initial: 1, max: 1 },
     );
     lastByteAt = Date.now();
     firstByteMs = result.firstByteMs;
@@ -147,6 +149,20 @@ export async function fetchAndUnpack(
     tailMs: Date.now() - lastByteAt,
   };
   return { directory: unpacked, timing };
+}
+
+/**
+ * A segmented .tar.gz keeps the whole archive in a spool beside what it unpacks, which a one-stream
+ * download does not: segments only where the disk has room for the archive four times over (the
+ * spool, and files that RunMat's archives unpack to about three times their size).
+ */
+async function roomForSpool(staging: string, size: number | undefined): Promise<boolean> {
+  if (size === undefined) return true;
+  const free = await statfs(staging).then(
+    ({ bavail, bsize }) => bavail * bsize,
+    () => Number.POSITIVE_INFINITY,
+  );
+  return free >= 4 * size;
 }
 
 function verifyChecksum(source: Source, actual: string): void {

@@ -3,10 +3,13 @@
 // installs against a paced fixture server.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fakeRunmat, tarGz, zip } from "../fixtures/archives.js";
 import { ReleaseServer } from "../fixtures/release-server.js";
 import { cleanHome, makeHome, runInstaller } from "../fixtures/run.js";
+import { smallDisk } from "../fixtures/small-disk.js";
 import { assetName, serverArgs } from "../fixtures/world.js";
 
 const PAYLOAD = randomBytes(40 * 1024 ** 2);
@@ -98,5 +101,29 @@ describe("connections of a segmented download", () => {
     assert.match(said, /does not honour Range consistently: one stream instead/);
     assert.match(said, /the \.zip was unpacked while it arrived, and its central directory agrees/);
     server.clearFaults();
+  });
+
+  it("a disk without room for a spool beside the unpacked files: one stream, and it installs", async () => {
+    // 40 MiB of random bytes unpack to 40 MiB; with a 40 MiB spool beside them they would not fit in 64.
+    server.pace = null;
+    const disk = await smallDisk("64m");
+    try {
+      const home = join(disk.path, "home");
+      await mkdir(home);
+      const run = await runInstaller(home, [
+        ...serverArgs(server),
+        "--no-modify-path",
+        "--verbose",
+        "v0.7.0",
+      ]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(
+        run.stdout + run.stderr,
+        /too little free disk for a spool beside the unpacked files: one stream/,
+      );
+      assert.doesNotMatch(run.stdout + run.stderr, /connections at the end/);
+    } finally {
+      await disk.release();
+    }
   });
 });
