@@ -365,6 +365,19 @@ async function downloadSegments(
     });
   };
 
+  /**
+   * Waits until fewer than plan.max requests are open, then counts one more: a lane added while
+   * others still ask early must not take the total past the maximum. False once the download failed.
+   */
+  const takeRequestSlot = async (): Promise<boolean> => {
+    while (requestsOpen >= plan.max) {
+      if (failure !== null) return false;
+      await new Promise<void>((resolve) => waiting.push(resolve));
+    }
+    requestsOpen += 1;
+    return true;
+  };
+
   /** Claims the lowest segment nobody has asked for yet. */
   const claim = (): number | null => (failure === null && claimed < count ? claimed++ : null);
 
@@ -378,9 +391,10 @@ async function downloadSegments(
         const near = new Promise<void>((resolve) => {
           nearEnd = resolve;
         });
-        requestsOpen += 1;
+        if (!(await takeRequestSlot())) break;
         const current = fetchSegment(index, nearEnd).finally(() => {
           requestsOpen -= 1;
+          progressed();
         });
         current.catch(fail);
         if (previous) await previous;
