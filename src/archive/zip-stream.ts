@@ -114,6 +114,8 @@ export class ZipStreamExtraction {
   steppedAside: string | null = null;
   private pending: Buffer = Buffer.alloc(0);
   private offset = 0;
+  /** What the entries so far declare they expand to, together. */
+  private declaredTotal = 0;
   private entry: StreamedEntry | null = null;
   private writer: EntryWriter | null = null;
   private dataLeft = 0;
@@ -207,8 +209,8 @@ export class ZipStreamExtraction {
       type: isDirectory ? "directory" : "file",
       size: uncompressedSize,
     });
-    const expanding = this.entries.reduce((sum, entry) => sum + entry.uncompressedSize, uncompressedSize);
-    if (expanding > this.allowance(this.offset + headerBytes + compressedSize))
+    this.declaredTotal += uncompressedSize;
+    if (this.declaredTotal > this.allowance(this.offset + headerBytes + compressedSize))
       throw new Error("expands too far");
     const entry: StreamedEntry = {
       offset: this.offset,
