@@ -38,8 +38,8 @@ export interface DownloadSink {
   readonly spoolPath: string;
 }
 
-/** What a file sink gathers before it writes: one large write instead of many 64 KiB ones. */
-const FILE_SINK_BATCH_BYTES = 1024 ** 2;
+/** What a file sink, or a segment into the spool, gathers before it writes: one large write instead of many 64 KiB ones. */
+const WRITE_BATCH_BYTES = 1024 ** 2;
 
 /** A sink that writes a file; close it when the download is over, however it ended. */
 export async function openFileSink(path: string): Promise<DownloadSink & { close(): Promise<void> }> {
@@ -65,7 +65,7 @@ export async function openFileSink(path: string): Promise<DownloadSink & { close
       }
       batch.push(chunk);
       batched += chunk.length;
-      if (batched >= FILE_SINK_BATCH_BYTES) await flush();
+      if (batched >= WRITE_BATCH_BYTES) await flush();
     },
     restart: async () => {
       position = 0;
@@ -341,7 +341,7 @@ async function downloadSegments(
           if (now > deadline) throw tooSlow(name, deadlineMs);
           batch.push(chunk);
           batched += chunk.length;
-          if (batched >= FILE_SINK_BATCH_BYTES) await writeBatch();
+          if (batched >= WRITE_BATCH_BYTES) await writeBatch();
           streamed += chunk.length;
           arrived += chunk.length;
           onProgress(Math.min(arrived, size), size);
