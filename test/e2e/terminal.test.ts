@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { VERSION } from "../../src/version.js";
-import { tarGz, zip } from "../fixtures/archives.js";
+import { storedZip, tarGz } from "../fixtures/archives.js";
 import { seaBinary, serveInstallerRelease } from "../fixtures/binaries.js";
 import { ReleaseServer, TelemetrySink } from "../fixtures/release-server.js";
 import { CLI, cleanHome, diffTrees, makeHome, ROOT, snapshotTree } from "../fixtures/run.js";
@@ -53,14 +53,23 @@ function arrange(phase: Phase, home: string): (screen: string) => boolean {
     return (screen) => /Downloading/.test(screen.slice(screen.lastIndexOf("stty.before")));
   }
   if (phase === "extraction") {
-    // A .zip is unpacked after its download: thousands of entries make that take a while. They
-    // stay within what unverified data may expand to (64 MiB here, for all entries together).
+    // A .zip written by a streaming writer (sizes in data descriptors after each entry) cannot be
+    // unpacked while it arrives: it is unpacked from the file after its download, and thousands
+    // of entries make that take a while. A zip that streams would leave only a short check after
+    // the download, too short to press Ctrl-C in reliably. The entries stay within what
+    // unverified data may expand to (64 MiB here, for all entries together).
     const entries = Array.from({ length: 9000 }, (_, i) => ({
       name: `lib/part-${i}.so`,
       content: Buffer.alloc(4096, i % 251),
+      dataDescriptor: true,
     }));
-    const runmat = { name: "runmat", content: "#!/bin/sh\necho runmat 0.7.0\n", mode: 0o100755 };
-    server.publish("v0.7.0", [{ name: assetName("v0.7.0", ".zip"), data: zip([runmat, ...entries]) }]);
+    const runmat = {
+      name: "runmat",
+      content: "#!/bin/sh\necho runmat 0.7.0\n",
+      mode: 0o100755,
+      dataDescriptor: true,
+    };
+    server.publish("v0.7.0", [{ name: assetName("v0.7.0", ".zip"), data: storedZip([runmat, ...entries]) }]);
     return (screen) => /Unpacking runmat-v0\.7\.0/.test(screen);
   }
   // A runmat whose --version hangs, and says (through a file) that it started.
