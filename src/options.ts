@@ -35,6 +35,17 @@ export interface ConnectionPlan {
   max: number;
 }
 
+/** Whether an asset's build provenance is checked: `auto` when it is published, `require`d, or `off`. */
+export type ProvenanceMode = "auto" | "require" | "off";
+
+export interface ProvenanceOptions {
+  mode: ProvenanceMode;
+  /** The release workflow's file name in .github/workflows that must have signed (release.yml). */
+  workflow: string;
+  /** A Sigstore trusted root JSON file to verify against instead of the public-good one. */
+  trustedRoot?: string;
+}
+
 /** What `update` needs on top of the lookup; the directory and PATH choice come from the receipt. */
 export interface UpdateOptions extends ReleaseOptions {
   requireChecksum: boolean;
@@ -42,6 +53,7 @@ export interface UpdateOptions extends ReleaseOptions {
   skipSmokeTest: boolean;
   /** Connections for a large download: how many to start with, and how many it may grow to. */
   connections: ConnectionPlan;
+  provenance: ProvenanceOptions;
 }
 
 export interface InstallOptions extends UpdateOptions {

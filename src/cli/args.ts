@@ -1,4 +1,5 @@
 // Turns argv and the environment into plain options, and nothing else. commander lives only here.
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import { join, resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
@@ -20,6 +21,8 @@ import type {
   CommonOptions,
   ConnectionPlan,
   InstallOptions,
+  ProvenanceMode,
+  ProvenanceOptions,
   ReleaseOptions,
   UpdateOptions,
 } from "../options.js";
@@ -38,6 +41,8 @@ export type Invocation =
 
 const DEFAULT_REPO = "runmat-org/runmat";
 const DEFAULT_API = "https://api.github.com";
+const DEFAULT_PROVENANCE_WORKFLOW = "release.yml";
+const PROVENANCE_MODES: ProvenanceMode[] = ["auto", "require", "off"];
 
 export const ENVIRONMENT_HELP: [string, string][] = [
   ["RUNMAT_VERSION", "version to install, like the [version] argument"],
@@ -51,6 +56,9 @@ export const ENVIRONMENT_HELP: [string, string][] = [
   ["RUNMAT_HTTP_TIMEOUT", "seconds allowed to connect or stall before a retry, like --timeout (default 30)"],
   ["RUNMAT_SMOKE_TIMEOUT", "seconds allowed for `runmat --version` after install (default 20)"],
   ["RUNMAT_CONNECTIONS", "like --connections (1 turns parallel segments off)"],
+  ["RUNMAT_PROVENANCE", "like --provenance: auto, require or off"],
+  ["RUNMAT_PROVENANCE_WORKFLOW", "like --provenance-workflow"],
+  ["RUNMAT_SIGSTORE_ROOT", "like --sigstore-root"],
   [
     "RUNMAT_NO_TELEMETRY=1, RUNMAT_TELEMETRY=0, DO_NOT_TRACK=1",
     "turn install telemetry off (DO_NOT_TRACK: any value but 0 or false)",
@@ -181,6 +189,9 @@ interface RawOptions {
   requireChecksum?: boolean;
   skipSmokeTest?: boolean;
   connections?: string;
+  provenance?: string;
+  provenanceWorkflow?: string;
+  sigstoreRoot?: string;
   force?: boolean;
   dryRun?: boolean;
   quiet?: boolean;
@@ -251,6 +262,24 @@ function addUpdateOptions(command: Command): Command {
       advanced(
         "--connections <n>",
         `connections for a download of ${SEGMENTED_MIN_BYTES / 1024 ** 2} MiB or more, when the server allows (default: ${DEFAULT_CONNECTIONS}, up to ${MAX_CONNECTIONS} while that is faster; 1: one stream)`,
+      ),
+    )
+    .addOption(
+      advanced(
+        "--provenance <mode>",
+        "check the asset's GitHub build attestation: auto (when published; default), require, off",
+      ),
+    )
+    .addOption(
+      advanced(
+        "--provenance-workflow <file>",
+        `the workflow in .github/workflows that must have built the release (default: ${DEFAULT_PROVENANCE_WORKFLOW})`,
+      ),
+    )
+    .addOption(
+      advanced(
+        "--sigstore-root <file>",
+        "verify attestations against this Sigstore trusted root JSON instead of the public-good one",
       ),
     )
     .option("--no-telemetry", "send no install telemetry for this run");
@@ -331,7 +360,61 @@ function updateOptions(raw: RawOptions, context: CliContext): UpdateOptions {
     connections: raw.connections
       ? connectionPlan(raw.connections, "--connections")
       : connectionPlan(context.env.RUNMAT_CONNECTIONS, "RUNMAT_CONNECTIONS"),
+    provenance: provenanceOptions(raw, context),
   };
+}
+
+function provenanceOptions(raw: RawOptions, context: CliContext): ProvenanceOptions {
+  const { env } = context;
+  // An error names what the user set: the flag, else the environment variable.
+  const [mode, modeFrom] = raw.provenance
+    ? [raw.provenance, "--provenance"]
+    : [env.RUNMAT_PROVENANCE || "auto", "RUNMAT_PROVENANCE"];
+  if (!PROVENANCE_MODES.includes(mode as ProvenanceMode)) {
+    throw new InstallError(
+      "usage",
+      `${modeFrom} must be auto, require or off, not "${mode}".`,
+      "For example: --provenance require.",
+    );
+  }
+  const [workflow, workflowFrom] = raw.provenanceWorkflow
+    ? [raw.provenanceWorkflow, "--provenance-workflow"]
+    : [env.RUNMAT_PROVENANCE_WORKFLOW || DEFAULT_PROVENANCE_WORKFLOW, "RUNMAT_PROVENANCE_WORKFLOW"];
+  if (!/^[A-Za-z0-9_.-]+\.ya?ml$/.test(workflow)) {
+    throw new InstallError(
+      "usage",
+      `${workflowFrom} must be a workflow's file name in .github/workflows, not "${workflow}".`,
+      `For example: --provenance-workflow ${DEFAULT_PROVENANCE_WORKFLOW}.`,
+    );
+  }
+  const root = raw.sigstoreRoot ?? env.RUNMAT_SIGSTORE_ROOT;
+  return {
+    mode: mode as ProvenanceMode,
+    workflow,
+    trustedRoot: root ? readableTrustedRoot(resolve(expandHome(root, homeOf(context)))) : undefined,
+  };
+}
+
+/** A --sigstore-root file is checked now, so that a wrong path is a usage error before anything starts. */
+function readableTrustedRoot(path: string): string {
+  let root: { mediaType?: unknown } | null = null;
+  try {
+    root = JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new InstallError(
+      "usage",
+      `Cannot read the Sigstore trusted root ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}.`,
+      "Pass a Sigstore trusted_root.json (one line of `gh attestation trusted-root` is one).",
+    );
+  }
+  if (typeof root?.mediaType !== "string" || !root.mediaType.includes("trustedroot")) {
+    throw new InstallError(
+      "usage",
+      `${path} is not a Sigstore trusted root.`,
+      "Pass a Sigstore trusted_root.json (one line of `gh attestation trusted-root` is one).",
+    );
+  }
+  return path;
 }
 
 function installOptions(
@@ -373,6 +456,9 @@ const VALUE_OPTIONS = [
   "--github-api",
   "--timeout",
   "--connections",
+  "--provenance",
+  "--provenance-workflow",
+  "--sigstore-root",
   "--cacert",
   "--method",
 ];

@@ -35,6 +35,7 @@ import { compareVersions, type Tag, versionOfTag } from "../release/versions.js"
 import { idPath } from "../telemetry/id.js";
 import { resolveConsent, settingsPath } from "../telemetry/settings.js";
 import { runInstall } from "./install-command.js";
+import { describeProvenance } from "./report.js";
 import { Ui } from "./ui.js";
 
 /** What is left to remove by hand, naming only what is there; or that there is nothing. */
@@ -198,6 +199,7 @@ export async function runStatus(
     starts: start?.starts ?? null,
     startProblem: start?.problem ?? null,
     smokeTestAtInstall: receipt?.smokeTest ?? null,
+    provenance: receipt?.provenance ?? null,
     pathEdits: edits.map(({ edit, inPlace }) => ({ ...edit, inPlace })),
     telemetry: { enabled: consent.enabled, reason: consent.reason },
     receipt:
@@ -215,6 +217,7 @@ export async function runStatus(
             ? "runmat starts: yes"
             : `runmat starts: no: ${start?.problem}${start?.fix ? `\n  fix: ${start.fix}` : ""}`,
           ...(receipt.smokeTest === "skipped" ? ["installed with --skip-smoke-test: not checked then"] : []),
+          ...(receipt.provenance ? [describeProvenance(receipt.provenance)] : []),
         ]
       : [`RunMat is not installed by runmat-install (receipt: ${local.receipt}).`];
     for (const { edit, inPlace } of edits) {

@@ -4,6 +4,7 @@
 import type { InstallSummary, InstallWarning } from "../install/types.js";
 import type { PathEdit } from "../paths/plan.js";
 import { envFiles, isEnvFile } from "../paths/plan.js";
+import type { ProvenanceRecord } from "../provenance/check.js";
 import type { Ui } from "./ui.js";
 
 export function describeWarning(warning: InstallWarning): string {
@@ -18,6 +19,22 @@ export function describeWarning(warning: InstallWarning): string {
       return `GitHub's API is rate-limited and no token is set: installing from ${warning.host}'s release page instead${warning.checksumFrom ? `, verified against ${warning.checksumFrom}` : ", where no checksum is published"}. (GITHUB_TOKEN or GH_TOKEN raises the limit.)`;
     case "receipt-not-updated":
       return `Could not update the install receipt after editing PATH (${warning.reason}): it still lists this install, and PATH edits that did not happen, which uninstall skips.`;
+    case "provenance-unchecked":
+      return `Could not check where the release was built (${warning.reason}); installing it on its SHA-256 alone. (--provenance require makes this an error.)`;
+  }
+}
+
+/** One line on where a release was built: for the summary and `status`. */
+export function describeProvenance(record: ProvenanceRecord): string {
+  switch (record.status) {
+    case "verified":
+      return `provenance verified: built by ${record.signer}`;
+    case "none":
+      return "provenance: none published for this release";
+    case "off":
+      return "provenance: not checked (--provenance off)";
+    case "unchecked":
+      return `provenance: not checked (${record.reason})`;
   }
 }
 
@@ -46,6 +63,7 @@ export function reportInstall(summary: InstallSummary, ui: Ui): void {
     );
   } else {
     ui.result(`Installed RunMat ${outcome.version} to ${tilde(outcome.path, summary)}`);
+    if (outcome.provenance?.status === "verified") ui.info(describeProvenance(outcome.provenance));
   }
   reportPath(summary, ui);
   if (summary.shadowedBy) {

@@ -10,6 +10,7 @@ import { isOnPath } from "../paths/plan.js";
 import { addToUnixPath, type PathOutcome } from "../paths/unix.js";
 import { addToWindowsPath } from "../paths/windows.js";
 import type { Target } from "../platform/resolve.js";
+import type { ProvenanceRecord } from "../provenance/check.js";
 import type { Source } from "../release/resolve.js";
 import { type Tag, toTag, versionOfTag } from "../release/versions.js";
 import { VERSION } from "../version.js";
@@ -86,7 +87,13 @@ export async function addToPath(
 export function newReceipt(
   options: InstallOptions,
   modifyPath: boolean,
-  installed: { tag: Tag | null; platform: string; files: string[]; digests: PlacedFile[] },
+  installed: {
+    tag: Tag | null;
+    platform: string;
+    files: string[];
+    digests: PlacedFile[];
+    provenance: ProvenanceRecord;
+  },
   made: { earlier: Receipt | null; createdDirs: string[]; pathEdits: PathEdit[] },
 ): Receipt {
   return {
@@ -104,6 +111,7 @@ export function newReceipt(
     createdDirs: [...(made.earlier?.createdDirs ?? []), ...made.createdDirs],
     method: options.method,
     smokeTest: options.skipSmokeTest ? "skipped" : "passed",
+    provenance: installed.provenance,
     installedAt: new Date().toISOString(),
   };
 }

@@ -39,15 +39,16 @@ export async function fetchAndUnpack(
   observer: InstallObserver,
   signal: AbortSignal,
   connections: ConnectionPlan,
-): Promise<{ directory: string; timing: FetchTiming | null }> {
+): Promise<{ directory: string; timing: FetchTiming | null; sha256: string }> {
   const unpacked = join(staging, "unpacked");
   await mkdir(unpacked);
   const kind = archiveKindOf(source.assetName)!;
   if ("file" in source.location) {
-    if (source.sha256) verifyChecksum(source, await hashFile(source.location.file));
+    const sha256 = await hashFile(source.location.file);
+    if (source.sha256) verifyChecksum(source, sha256);
     observer.unpacking(source.assetName);
     await extractArchive(source.location.file, kind, unpacked, signal);
-    return { directory: unpacked, timing: null };
+    return { directory: unpacked, timing: null, sha256 };
   }
   const archive = join(staging, source.assetName);
   const spoolFits = kind === "zip" || (await roomForSpool(staging, source.location.size));
@@ -99,6 +100,7 @@ export async function fetchAndUnpack(
   const startedAt = Date.now();
   let firstByteMs = 0;
   let lastByteAt = 0;
+  let sha256 = "";
   try {
     const result = await download(
       http!,
@@ -110,8 +112,9 @@ export async function fetchAndUnpack(
     );
     lastByteAt = Date.now();
     firstByteMs = result.firstByteMs;
+    sha256 = result.sha256;
     progress.done();
-    verifyChecksum(source, result.sha256);
+    verifyChecksum(source, sha256);
   } catch (error) {
     progress.fail();
     tar?.abort(error);
@@ -148,7 +151,7 @@ export async function fetchAndUnpack(
     transferMs: lastByteAt - startedAt - firstByteMs,
     tailMs: Date.now() - lastByteAt,
   };
-  return { directory: unpacked, timing };
+  return { directory: unpacked, timing, sha256 };
 }
 
 /**

@@ -12,6 +12,7 @@ import type { InstallOptions } from "../options.js";
 import { isOnPath, shadowingBinary } from "../paths/plan.js";
 import { directoriesBetween, type PathOutcome } from "../paths/unix.js";
 import { describeHost, type PlatformProbes, resolveTarget } from "../platform/resolve.js";
+import { decideProvenance, startAttestationLookup } from "../provenance/check.js";
 import type { Release } from "../release/assets.js";
 import { gitHubClient } from "../release/github.js";
 import { resolveSource } from "../release/resolve.js";
@@ -143,13 +144,24 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
     let committed = false;
     let unlock: (() => Promise<void>) | undefined;
     try {
-      const { directory: unpacked, timing } = await fetchAndUnpack(
-        source,
-        staging,
-        http,
-        observer,
-        signal,
-        options.connections,
+      // Looked up while the asset downloads; judged once its bytes are known.
+      const attestations = startAttestationLookup(options, source, http);
+      const {
+        directory: unpacked,
+        timing,
+        sha256,
+      } = await fetchAndUnpack(source, staging, http, observer, signal, options.connections);
+      const provenanceStartedAt = Date.now();
+      const provenance = await during(
+        options.provenance.mode === "off"
+          ? null
+          : observer.working(`Checking where ${source.assetName} was built`),
+        () => decideProvenance(options, source, sha256, http, attestations, observer),
+      );
+      if (provenance.status === "unchecked")
+        observer.warning({ kind: "provenance-unchecked", reason: provenance.reason });
+      observer.debug(
+        `provenance: ${provenance.status} (${Date.now() - provenanceStartedAt} ms after the download)`,
       );
       const release = await locateRelease(unpacked, target.binaryName);
       // Hashed for the receipt while the checks below wait on the binary.
@@ -192,7 +204,13 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
       // From here on nothing watches the signal (cli/install-command.ts only aborts): the
       // receipt, the commit and the PATH edits run to the end.
       const installDirs = createdDir ? directoriesBetween(createdDir, options.dir) : [];
-      const installed = { tag, platform: source.platform, files: release.files, digests: [] as PlacedFile[] };
+      const installed = {
+        tag,
+        platform: source.platform,
+        files: release.files,
+        digests: [] as PlacedFile[],
+        provenance,
+      };
       let recorded: Receipt;
       // Recorded before anything is kept: a new RunMat that no receipt lists could be neither
       // updated nor uninstalled, so a receipt that cannot be written undoes the install.
@@ -295,5 +313,6 @@ function outcomeOf(receipt: Receipt, binaryPath: string, alreadyInstalled: boole
     pathEdits: receipt.pathEdits,
     alreadyInstalled,
     dryRun: false,
+    provenance: receipt.provenance,
   };
 }

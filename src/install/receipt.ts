@@ -9,6 +9,7 @@ import { basename, isAbsolute, join, relative, win32 } from "node:path";
 import { isSharedLibrary } from "../archive/policy.js";
 import { readRegularFile, writeFileAtomic } from "../fs-atomic.js";
 import { isOwnedFile, isOwnedLine, isOwnedProfile, type PathEdit } from "../paths/plan.js";
+import type { ProvenanceRecord } from "../provenance/check.js";
 import { type Tag, toTag } from "../release/versions.js";
 
 /** 2: files carry their size and SHA-256, and the receipt is sealed. 1: neither. */
@@ -38,6 +39,8 @@ export interface Receipt {
   method: string;
   /** Whether the install ran `runmat --version` ("skipped" under --skip-smoke-test). */
   smokeTest: "passed" | "skipped";
+  /** What the install learnt of where the release was built; absent in receipts from before. */
+  provenance?: ProvenanceRecord;
   installedAt: string;
   /** Whether the seal held when it was read (schema 1 receipts have none). Never written. */
   sealed?: boolean;
@@ -123,6 +126,7 @@ export async function readReceipt(runmatHome: string): Promise<ReceiptRead> {
         : [],
       method: value.method ?? "unknown",
       smokeTest: value.smokeTest === "skipped" ? "skipped" : "passed",
+      provenance: provenanceRecord(value.provenance),
       installedAt: value.installedAt ?? "",
     };
     const key = await readReceiptKey(runmatHome);
@@ -135,6 +139,17 @@ export async function readReceipt(runmatHome: string): Promise<ReceiptRead> {
   } catch (error) {
     return { state: "corrupt", reason: (error as Error).message };
   }
+}
+
+/** A recorded provenance of a known shape, else undefined: a receipt's reader prints it. */
+function provenanceRecord(value: unknown): ProvenanceRecord | undefined {
+  const record = value as { status?: unknown; signer?: unknown; reason?: unknown } | null;
+  if (record?.status === "verified" && typeof record.signer === "string")
+    return { status: "verified", signer: record.signer };
+  if (record?.status === "none" || record?.status === "off") return { status: record.status };
+  if (record?.status === "unchecked" && typeof record.reason === "string")
+    return { status: "unchecked", reason: record.reason };
+  return undefined;
 }
 
 export async function writeReceipt(runmatHome: string, receipt: Receipt): Promise<void> {

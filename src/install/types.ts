@@ -3,13 +3,16 @@
 
 import type { PathEdit } from "../paths/plan.js";
 import type { Host } from "../platform/resolve.js";
+import type { ProvenanceRecord } from "../provenance/check.js";
 import type { ReleaseObserver, ReleaseWarning, Source } from "../release/resolve.js";
 
 /** Something the user should know that does not stop the install. */
 export type InstallWarning =
   | ReleaseWarning
   | { kind: "read-only-home"; home: string }
-  | { kind: "receipt-not-updated"; reason: string };
+  | { kind: "receipt-not-updated"; reason: string }
+  /** --provenance auto, and the attestation lookup failed: installed on the SHA-256 alone. */
+  | { kind: "provenance-unchecked"; reason: string };
 
 /** A step under way that may take more than a second. */
 export interface StepUnderWay {
@@ -67,6 +70,8 @@ export interface InstallOutcome {
   pathEdits: PathEdit[];
   alreadyInstalled: boolean;
   dryRun: boolean;
+  /** Where the installed release was built, as far as its attestations say (not in a dry run). */
+  provenance?: ProvenanceRecord;
 }
 
 /** What the report needs beyond the outcome: the plan's details and the PATH changes. */

@@ -386,6 +386,8 @@ export interface Document {
   statusCode: number;
   headers: OpenResponse["headers"];
   text: string;
+  /** The body as it came, for a document that is not text (a compressed bundle). */
+  bytes: Buffer;
 }
 
 /**
@@ -446,10 +448,12 @@ export async function fetchDocument(
       }
       chunks.push(chunk);
     }
+    const bytes = Buffer.concat(chunks);
     return {
       statusCode: response.statusCode,
       headers: response.headers,
-      text: Buffer.concat(chunks).toString("utf8"),
+      text: bytes.toString("utf8"),
+      bytes,
     };
   });
 }

@@ -168,7 +168,7 @@ export async function fetchRelease(
  * Turns a 401/403/429 into the message every GitHub API user needs, naming the token variables.
  * Without a token, a rate limit is a RateLimitedError: the caller can use github.com's pages.
  */
-function rateLimitOrAuthError(error: HttpStatusError, withToken: boolean): InstallError | null {
+export function rateLimitOrAuthError(error: HttpStatusError, withToken: boolean): InstallError | null {
   const { statusCode, headers } = error;
   if (statusCode === 429 || (statusCode === 403 && headers["x-ratelimit-remaining"] === "0")) {
     const reset = Number(headers["x-ratelimit-reset"]);

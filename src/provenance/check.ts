@@ -1,0 +1,107 @@
+// The provenance step of an install: look the asset's attestations up while it downloads, then,
+// once its SHA-256 is known, verify them offline and decide by --provenance. A failed check is
+// an integrity error (exit 4) raised before anything is placed; what was decided goes into the
+// receipt, `status` and --json.
+import { InstallError } from "../errors.js";
+import { readRegularFile } from "../fs-atomic.js";
+import type { HttpClient } from "../net/http.js";
+import type { ProvenanceOptions, ReleaseOptions } from "../options.js";
+import type { Source } from "../release/resolve.js";
+import { type Attestation, attestationsBesideArchive, fetchAttestations } from "./fetch.js";
+import { expectedSigner } from "./policy.js";
+import { PUBLIC_GOOD_TRUSTED_ROOT } from "./public-good-root.js";
+import { verifyAttestations } from "./verify.js";
+
+/** What the installer knows of where an installed release was built. */
+export type ProvenanceRecord =
+  /** An attestation signed by the release workflow vouches for the asset's SHA-256. */
+  | { status: "verified"; signer: string }
+  /** The release publishes no attestation for the asset (allowed under --provenance auto). */
+  | { status: "none" }
+  /** --provenance off. */
+  | { status: "off" }
+  /** --provenance auto, and the attestations could not be looked up: said as a warning. */
+  | { status: "unchecked"; reason: string };
+
+type Lookup = Promise<Attestation[] | null>;
+
+/**
+ * Starts looking the attestations up, so that the lookup overlaps the download: from the API by
+ * the digest the release states, or from beside an --archive. Null when there is nothing to do
+ * yet (off, or a digest only the download will tell).
+ */
+export function startAttestationLookup(
+  options: ReleaseOptions & { provenance: ProvenanceOptions },
+  source: Source,
+  http: HttpClient | null,
+): Lookup | null {
+  if (options.provenance.mode === "off") return null;
+  if ("file" in source.location) return attestationsBesideArchive(source.location.file);
+  if (!http || !source.sha256) return null;
+  const lookup = fetchAttestations(http, options.apiUrl, options.repo, source.sha256);
+  // Awaited later; until then a failure must not count as unhandled.
+  lookup.catch(() => {});
+  return lookup;
+}
+
+interface Reporter {
+  debug(message: string): void;
+}
+
+/** Decides the provenance of an asset whose bytes hash to `sha256`, throwing when it fails. */
+export async function decideProvenance(
+  options: ReleaseOptions & { provenance: ProvenanceOptions },
+  source: Source,
+  sha256: string,
+  http: HttpClient | null,
+  started: Lookup | null,
+  log: Reporter,
+): Promise<ProvenanceRecord> {
+  const { mode, workflow } = options.provenance;
+  if (mode === "off") return { status: "off" };
+  let attestations: Attestation[] | null;
+  try {
+    attestations =
+      (await started) ?? (http ? await fetchAttestations(http, options.apiUrl, options.repo, sha256) : null);
+  } catch (error) {
+    if (mode === "require" || !(error instanceof InstallError) || error.kind !== "network") throw error;
+    return { status: "unchecked", reason: `the attestation lookup failed: ${error.message}` };
+  }
+  if (!attestations || attestations.length === 0) {
+    if (mode === "require") {
+      throw new InstallError(
+        "integrity",
+        `${source.assetName} has no attestation${"file" in source.location ? ` (no ${source.location.file}.sigstore.json beside it)` : ` in ${options.repo}`}, and --provenance require asks for one.`,
+        "file" in source.location
+          ? "Put the bundle from `gh attestation download` beside the archive as <archive>.sigstore.json, or use --provenance auto."
+          : "This release was published without build provenance; use --provenance auto to install it anyway.",
+      );
+    }
+    log.debug(`provenance: ${source.assetName} has no attestation; installed on its SHA-256 alone`);
+    return { status: "none" };
+  }
+  if (!source.tag) {
+    throw provenanceFailure(source, [
+      "the release's version is unknown, so the workflow run cannot be named",
+    ]);
+  }
+  const expected = expectedSigner(options.repo, workflow, source.tag);
+  const readable = attestations.flatMap((a) => ("bundle" in a ? [a.bundle] : []));
+  const unreadable = attestations.flatMap((a) => ("unreadable" in a ? [a.unreadable] : []));
+  const trustedRoot = options.provenance.trustedRoot
+    ? JSON.parse((await readRegularFile(options.provenance.trustedRoot)) ?? "null")
+    : PUBLIC_GOOD_TRUSTED_ROOT;
+  const verdict = await verifyAttestations(readable, trustedRoot, expected, sha256);
+  if (verdict.verified) return { status: "verified", signer: verdict.signer };
+  throw provenanceFailure(source, [...unreadable, ...verdict.reasons]);
+}
+
+function provenanceFailure(source: Source, reasons: string[]): InstallError {
+  const said =
+    reasons.length === 1 ? reasons[0] : `${reasons.length} attestations, none valid: ${reasons.join("; ")}`;
+  return new InstallError(
+    "integrity",
+    `The provenance of ${source.assetName} does not hold: ${said}. Nothing was installed.`,
+    "Do not install it: report this to the RunMat maintainers. If their release workflow is not release.yml, pass --provenance-workflow with its file name.",
+  );
+}
