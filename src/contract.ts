@@ -32,7 +32,8 @@ export const EXIT_CODE_MEANINGS: Record<ErrorKind, string> = {
   internal: "unexpected internal error (a bug: please report it)",
   usage: "bad command line, option or environment value",
   network: "release lookup or download failed (network, proxy, rate limit, missing asset)",
-  integrity: "checksum mismatch, missing checksum under --require-checksum, or an unsafe or corrupt archive",
+  integrity:
+    "checksum mismatch, a build attestation that does not hold (or none under --provenance require), a missing checksum under --require-checksum, or an unsafe or corrupt archive",
   platform: "this OS, architecture or C library has no RunMat build, or Node.js is older than 20.18",
   filesystem:
     "cannot write the install directory, HOME, a lock or the receipt (permissions, disk full); a tampered receipt",

@@ -7,6 +7,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import { sha256 } from "../fixtures/archives.js";
+import { seaBinary } from "../fixtures/binaries.js";
 import { ReleaseServer } from "../fixtures/release-server.js";
 import { cleanHome, diffTrees, makeHome, runInstaller, snapshotTree } from "../fixtures/run.js";
 import { type AttestationSpec, snappyLiterals, TestSigstore } from "../fixtures/sigstore.js";
@@ -71,6 +72,18 @@ describe("a release with a valid attestation", () => {
     assert.deepEqual(JSON.parse(status.stdout).provenance, { status: "verified", signer: SIGNER });
     const said = await runInstaller(home, ["status", "--offline"]);
     assert.match(said.stdout, /provenance verified: built by https:\/\/github\.com\/runmat-org\/runmat\//);
+  });
+
+  it("the single binary (Node 22) verifies it too, and refuses a tampered one", async () => {
+    const command = [seaBinary("runmat-install-linux-x64")];
+    const digest = publishAttested((d) => [{ bundle: attestation(d) }]);
+    const run = await runInstaller(home, [...serverArgs(server), "--sigstore-root", rootFile], { command });
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual((await receipt()).provenance, { status: "verified", signer: SIGNER });
+    server.attestations.set(digest, [{ bundle: attestation(digest, { tamper: "signature" }) }]);
+    const args = [...serverArgs(server), "--sigstore-root", rootFile, "--force"];
+    const tampered = await runInstaller(home, args, { command });
+    assert.equal(tampered.code, 4, tampered.stderr);
   });
 
   it("--json carries the provenance in the result object", async () => {

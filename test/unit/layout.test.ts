@@ -21,8 +21,9 @@ const LEAVES = [
 
 /** Which other folders each folder may import (besides the leaves); "." is the leaves themselves. */
 const MAY_IMPORT: Record<string, string[]> = {
-  cli: ["install", "release", "telemetry", "net", "archive", "paths", "platform"],
-  install: ["release", "net", "archive", "paths", "platform"],
+  cli: ["install", "provenance", "release", "telemetry", "net", "archive", "paths", "platform"],
+  install: ["provenance", "release", "net", "archive", "paths", "platform"],
+  provenance: ["release", "net"],
   release: ["net", "archive", "platform"],
   telemetry: ["net", "platform"],
   net: [],
