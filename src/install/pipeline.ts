@@ -152,12 +152,7 @@ export async function install(options: InstallOptions, deps: InstallDeps): Promi
         sha256,
       } = await fetchAndUnpack(source, staging, http, observer, signal, options.connections);
       const provenanceStartedAt = Date.now();
-      const provenance = await during(
-        options.provenance.mode === "off"
-          ? null
-          : observer.working(`Checking where ${source.assetName} was built`),
-        () => decideProvenance(options, source, sha256, http, attestations, observer),
-      );
+      const provenance = await decideProvenance(options, source, sha256, http, attestations, observer);
       if (provenance.status === "unchecked")
         observer.warning({ kind: "provenance-unchecked", reason: provenance.reason });
       observer.debug(

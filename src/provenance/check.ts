@@ -2,6 +2,7 @@
 // once its SHA-256 is known, verify them offline and decide by --provenance. A failed check is
 // an integrity error (exit 4) raised before anything is placed; what was decided goes into the
 // receipt, `status` and --json.
+import { setImmediate } from "node:timers/promises";
 import { InstallError } from "../errors.js";
 import { readRegularFile } from "../fs-atomic.js";
 import type { HttpClient } from "../net/http.js";
@@ -44,8 +45,10 @@ export function startAttestationLookup(
   return lookup;
 }
 
-interface Reporter {
+/** What the step tells the terminal: a spinner while it waits or verifies, and debug lines. */
+export interface ProvenanceObserver {
   debug(message: string): void;
+  working(what: string): Promise<{ done(): void; stop(): void }>;
 }
 
 /** Decides the provenance of an asset whose bytes hash to `sha256`, throwing when it fails. */
@@ -55,18 +58,54 @@ export async function decideProvenance(
   sha256: string,
   http: HttpClient | null,
   started: Lookup | null,
-  log: Reporter,
+  observer: ProvenanceObserver,
+): Promise<ProvenanceRecord> {
+  const { mode } = options.provenance;
+  if (mode === "off") return { status: "off" };
+  // Said on screen only while there is something to wait for or to verify: the lookup usually
+  // ended during the download, and a release without attestations needs no line at all.
+  // (A lookup that has settled wins the race: its callbacks run before the next turn of the loop.)
+  const waiting = started
+    ? await Promise.race([
+        started.then(
+          () => false,
+          () => false,
+        ),
+        setImmediate(true),
+      ])
+    : Boolean(http);
+  let shown = waiting ? await observer.working(`Looking up where ${source.assetName} was built`) : null;
+  try {
+    let attestations: Attestation[] | null;
+    try {
+      attestations =
+        (await started) ??
+        (http ? await fetchAttestations(http, options.apiUrl, options.repo, sha256) : null);
+    } catch (error) {
+      if (mode === "require" || !(error instanceof InstallError) || error.kind !== "network") throw error;
+      return { status: "unchecked", reason: `the attestation lookup failed: ${error.message}` };
+    }
+    shown?.done();
+    shown = attestations?.length
+      ? await observer.working(`Verifying where ${source.assetName} was built`)
+      : null;
+    const record = await judge(options, source, sha256, attestations, observer);
+    shown?.done();
+    return record;
+  } finally {
+    shown?.stop();
+  }
+}
+
+/** The verdict over what was found, by --provenance. */
+async function judge(
+  options: ReleaseOptions & { provenance: ProvenanceOptions },
+  source: Source,
+  sha256: string,
+  attestations: Attestation[] | null,
+  observer: ProvenanceObserver,
 ): Promise<ProvenanceRecord> {
   const { mode, workflow } = options.provenance;
-  if (mode === "off") return { status: "off" };
-  let attestations: Attestation[] | null;
-  try {
-    attestations =
-      (await started) ?? (http ? await fetchAttestations(http, options.apiUrl, options.repo, sha256) : null);
-  } catch (error) {
-    if (mode === "require" || !(error instanceof InstallError) || error.kind !== "network") throw error;
-    return { status: "unchecked", reason: `the attestation lookup failed: ${error.message}` };
-  }
   if (!attestations || attestations.length === 0) {
     if (mode === "require") {
       throw new InstallError(
@@ -77,7 +116,7 @@ export async function decideProvenance(
           : "This release was published without build provenance; use --provenance auto to install it anyway.",
       );
     }
-    log.debug(`provenance: ${source.assetName} has no attestation; installed on its SHA-256 alone`);
+    observer.debug(`provenance: ${source.assetName} has no attestation; installed on its SHA-256 alone`);
     return { status: "none" };
   }
   if (!source.tag) {

@@ -68,6 +68,7 @@ describe("a release with a valid attestation", () => {
       new RegExp(`provenance verified: built by ${SIGNER.replace(/[.?]/g, "\\$&")}`),
     );
     assert.deepEqual((await receipt()).provenance, { status: "verified", signer: SIGNER });
+    assert.match(run.stderr, /^Verifying where runmat-v0\.7\.0-\S+ was built\.\.\.$/m);
     const status = await runInstaller(home, ["status", "--offline", "--json"]);
     assert.deepEqual(JSON.parse(status.stdout).provenance, { status: "verified", signer: SIGNER });
     const said = await runInstaller(home, ["status", "--offline"]);
@@ -268,6 +269,7 @@ describe("no attestation published", () => {
     const run = await install(["--verbose"]);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /has no attestation; installed on its SHA-256 alone/);
+    assert.doesNotMatch(run.stderr, /where runmat-v0\.7\.0\S+ was built/, "no step shown for nothing to verify");
     assert.deepEqual((await receipt()).provenance, { status: "none" });
   });
 
