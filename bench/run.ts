@@ -19,11 +19,12 @@ import AdmZip from "adm-zip";
 import autocannon from "autocannon";
 import { Header } from "tar";
 import { nodeBinary, SEA_TARGETS } from "../scripts/build-binaries.js";
-import { fakeRunmat } from "../test/fixtures/archives.js";
+import { fakeRunmat, sha256, tarGz } from "../test/fixtures/archives.js";
 import { FakeGa, SAMPLE_EVENT } from "../test/fixtures/fake-ga.js";
 import { NpmRegistry, userNpmEnv } from "../test/fixtures/npm-registry.js";
 import { packThisCheckout } from "../test/fixtures/package.js";
 import { ReleaseServer, TelemetrySink } from "../test/fixtures/release-server.js";
+import { TestSigstore } from "../test/fixtures/sigstore.js";
 import { SlowLink } from "../test/fixtures/slow-link.js";
 import { makeTestCa } from "../test/fixtures/test-ca.js";
 import { toolDirectory } from "../test/fixtures/tools.js";
@@ -321,6 +322,60 @@ async function telemetryBenchmarks(server: ReleaseServer, work: string) {
   } finally {
     await sink.stop();
   }
+}
+
+/**
+ * What checking build provenance adds to an install, against the same install with
+ * --provenance off, interleaved: with an attestation to verify, and with none published. The
+ * release is a 20 MB asset (1 MB in a smoke run) on the paced link (25 MB/s per connection, 50 ms to the first byte),
+ * as a download from a CDN takes time: the lookup overlaps it, the verification comes after.
+ */
+async function provenanceBenchmarks(server: ReleaseServer, work: string) {
+  const sigstore = new TestSigstore();
+  const home = join(work, "provenance-home");
+  await mkdir(home, { recursive: true });
+  const root = join(work, "trusted_root.json");
+  await writeFile(root, JSON.stringify(sigstore.trustedRoot()));
+  const assetMb = smoke ? 1 : 20;
+  const data = tarGz([
+    { name: "runmat", content: fakeRunmat("0.6.1"), mode: 0o755 },
+    { name: "share/runmat-data.bin", content: randomBytes(assetMb * 1024 * 1024) },
+  ]);
+  const install = (mode: string) =>
+    timedOk(
+      [
+        ...[process.execPath, CLI, "--github-api", server.url, "--sigstore-root", root],
+        ...["--provenance", mode, "--no-modify-path", "--force", "--quiet", "v0.6.1"],
+      ],
+      { HOME: home, CI: "true", RUNMAT_NO_TELEMETRY: "1" },
+    );
+  for (const attested of [true, false]) {
+    server.reset();
+    server.publish("v0.6.1", [{ name: assetName("v0.6.1"), data }]);
+    server.pace = { bytesPerSecond: 25 * 1000 ** 2, firstByteMs: 50 };
+    const digest = sha256(data);
+    if (attested) {
+      const bundle = sigstore.attest({ subjectSha256: digest, repo: "runmat-org/runmat", tag: "v0.6.1" });
+      server.attestations.set(digest, [{ bundle }]);
+    }
+    const { a: checked, b: off } = await interleaved(
+      RUNS,
+      () => install(attested ? "require" : "auto"),
+      () => install("off"),
+    );
+    const extra = checked - off;
+    // None published: the lookup is hidden by the download, so only noise may remain.
+    const limit = attested ? 150 : 30;
+    push(
+      `provenance: an install of a ${assetMb} MB asset whose ${attested ? "attestation is verified" : "release publishes none"}, interleaved`,
+      `${extra >= 0 ? "+" : "−"}${Math.abs(extra).toFixed(0)} ms`,
+      `${ms(off)} (--provenance off)`,
+      checked / off,
+      `≤ +${limit} ms`,
+      extra <= limit,
+    );
+  }
+  server.reset();
 }
 
 /** An HTTPS endpoint that has moved: every POST is answered 308 to `location`. */
@@ -785,6 +840,7 @@ async function main() {
     if (wanted("install")) await installBenchmarks(server, work);
     if (wanted("telemetry")) await telemetryBenchmarks(server, work);
     if (wanted("slow-link")) await slowLinkTelemetryBenchmarks(server, work);
+    if (wanted("provenance")) await provenanceBenchmarks(server, work);
     if (wanted("startup")) await startupBenchmarks();
     if (wanted("npx")) await npxBenchmark(work);
     if (wanted("bootstrap")) await bootstrapBenchmarks(server, work);

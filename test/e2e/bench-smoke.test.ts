@@ -20,6 +20,8 @@ it("npm run bench -- --smoke produces every figure", async () => {
     "where one .tar.gz install's time goes",
     "peak RSS",
     "telemetry cost, endpoint hanging",
+    "whose attestation is verified",
+    "whose release publishes none",
     "endpoint that moved",
     "time to its first line",
     "warm `install.sh --help`",

@@ -269,7 +269,11 @@ describe("no attestation published", () => {
     const run = await install(["--verbose"]);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /has no attestation; installed on its SHA-256 alone/);
-    assert.doesNotMatch(run.stderr, /where runmat-v0\.7\.0\S+ was built/, "no step shown for nothing to verify");
+    assert.doesNotMatch(
+      run.stderr,
+      /where runmat-v0\.7\.0\S+ was built/,
+      "no step shown for nothing to verify",
+    );
     assert.deepEqual((await receipt()).provenance, { status: "none" });
   });
 
