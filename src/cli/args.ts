@@ -397,7 +397,7 @@ function provenanceOptions(raw: RawOptions, context: CliContext): ProvenanceOpti
 
 /** A --sigstore-root file is checked now, so that a wrong path is a usage error before anything starts. */
 function readableTrustedRoot(path: string): string {
-  let root: { mediaType?: unknown } | null = null;
+  let root: unknown = null;
   try {
     root = JSON.parse(readFileSync(path, "utf8"));
   } catch (error) {
@@ -407,10 +407,12 @@ function readableTrustedRoot(path: string): string {
       "Pass a Sigstore trusted_root.json (one line of `gh attestation trusted-root` is one).",
     );
   }
-  if (typeof root?.mediaType !== "string" || !root.mediaType.includes("trustedroot")) {
+  const { mediaType, certificateAuthorities, tlogs } = (root ?? {}) as Record<string, unknown>;
+  const lists = [certificateAuthorities, tlogs].every((list) => Array.isArray(list) && list.length > 0);
+  if (typeof mediaType !== "string" || !mediaType.includes("trustedroot") || !lists) {
     throw new InstallError(
       "usage",
-      `${path} is not a Sigstore trusted root.`,
+      `${path} is not a Sigstore trusted root (it needs a mediaType, certificateAuthorities and tlogs).`,
       "Pass a Sigstore trusted_root.json (one line of `gh attestation trusted-root` is one).",
     );
   }

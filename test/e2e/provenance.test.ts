@@ -319,6 +319,28 @@ describe("no attestation published", () => {
   });
 });
 
+describe("attestations logged in Rekor v2, which @sigstore/verify 3.1.1 cannot check", () => {
+  it("auto: installs with a warning that says so, recorded as unchecked; require: exit 4", async () => {
+    publishAttested((digest) => [{ bundle: attestation(digest, { rekorV2: true }) }]);
+    const run = await install();
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /warning: Could not check where the release was built \(.*logged in Rekor v2/);
+    assert.equal(((await receipt()).provenance as { status: string }).status, "unchecked");
+    const required = await install(["--provenance", "require", "--force"]);
+    assert.equal(required.code, 4, required.stderr);
+    assert.match(required.stderr, /logged in Rekor v2, which this installer cannot verify yet/);
+  });
+
+  it("beside a Rekor v1 attestation that verifies, it is not needed", async () => {
+    publishAttested((digest) => [
+      { bundle: attestation(digest, { rekorV2: true }) },
+      { bundle: attestation(digest) },
+    ]);
+    const run = await install(["--provenance", "require"]);
+    assert.equal(run.code, 0, run.stderr);
+  });
+});
+
 describe("--archive with a bundle beside it", () => {
   it("<archive>.sigstore.json is verified offline; a wrong one is exit 4; none is fine under auto", async () => {
     const asset = publishRelease(server, "v0.7.0");
@@ -363,6 +385,19 @@ describe("--archive with a bundle beside it", () => {
 });
 
 describe("usage", () => {
+  it("a trusted root that names no CA or log: exit 2 naming the file, before anything starts", async () => {
+    await writeFile(
+      rootFile,
+      JSON.stringify({ mediaType: "application/vnd.dev.sigstore.trustedroot+json;version=0.1", tlogs: "x" }),
+    );
+    const run = await runInstaller(home, ["--sigstore-root", rootFile, "--dry-run"]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(
+      run.stderr,
+      /trusted_root\.json is not a Sigstore trusted root \(it needs a mediaType, certificateAuthorities and tlogs\)/,
+    );
+  });
+
   for (const [args, said] of [
     [["--provenance", "maybe"], /--provenance must be auto, require or off, not "maybe"/],
     [["--provenance-workflow", "../x.yml"], /--provenance-workflow must be a workflow's file name/],
