@@ -120,7 +120,7 @@ async function judge(
     return { status: "none" };
   }
   if (!source.tag) {
-    throw provenanceFailure(source, [
+    throw provenanceFailure(source, workflow, [
       "the release's version is unknown, so the workflow run cannot be named",
     ]);
   }
@@ -140,15 +140,15 @@ async function judge(
       reason: `${source.assetName}'s attestations are logged in Rekor v2, which this installer cannot verify yet`,
     };
   }
-  throw provenanceFailure(source, [...unreadable, ...verdict.reasons]);
+  throw provenanceFailure(source, workflow, [...unreadable, ...verdict.reasons]);
 }
 
-function provenanceFailure(source: Source, reasons: string[]): InstallError {
+function provenanceFailure(source: Source, workflow: string, reasons: string[]): InstallError {
   const said =
     reasons.length === 1 ? reasons[0] : `${reasons.length} attestations, none valid: ${reasons.join("; ")}`;
   return new InstallError(
     "integrity",
     `The provenance of ${source.assetName} does not hold: ${said}. Nothing was installed.`,
-    "Do not install it: report this to the RunMat maintainers. If their release workflow is not release.yml, pass --provenance-workflow with its file name.",
+    `Do not use this download: report it to the RunMat maintainers. (It was checked against the workflow ${workflow}; if RunMat releases from another, --provenance-workflow names it.)`,
   );
 }
