@@ -38,7 +38,7 @@ export function startAttestationLookup(
 ): Lookup | null {
   if (options.provenance.mode === "off") return null;
   if ("file" in source.location) return attestationsBesideArchive(source.location.file);
-  if (!http || !source.sha256) return null;
+  if (!http || !source.sha256 || source.apiRateLimited) return null;
   const lookup = fetchAttestations(http, options.apiUrl, options.repo, source.sha256);
   // Awaited later; until then a failure must not count as unhandled.
   lookup.catch(() => {});
@@ -62,6 +62,17 @@ export async function decideProvenance(
 ): Promise<ProvenanceRecord> {
   const { mode } = options.provenance;
   if (mode === "off") return { status: "off" };
+  // Attestations are only on the API, which has just refused this machine: asking again would
+  // spend another request to be refused again.
+  if (source.apiRateLimited) {
+    const reason = "attestations are listed by GitHub's API, which is rate-limited for this machine";
+    if (mode === "auto") return { status: "unchecked", reason };
+    throw new InstallError(
+      "network",
+      `Cannot check where ${source.assetName} was built: ${reason}, and --provenance require asks for it.`,
+      "Set GITHUB_TOKEN or GH_TOKEN to a GitHub token to raise the limit, or wait and retry.",
+    );
+  }
   // Said on screen only while there is something to wait for or to verify: the lookup usually
   // ended during the download, and a release without attestations needs no line at all.
   // (A lookup that has settled wins the race: its callbacks run before the next turn of the loop.)

@@ -29,6 +29,8 @@ export interface Source {
   /** A URL to download, or a local file for --archive. */
   location: { url: URL; size?: number } | { file: string };
   sha256: string | null;
+  /** Found on the release pages because the API answered with its rate limit (no token). */
+  apiRateLimited?: boolean;
 }
 
 /** What the lookup tells the user without stopping. */
@@ -129,7 +131,14 @@ async function resolveFromReleasePages(
         checksumFrom: checksum?.from ?? null,
       });
       if (!checksum) missingChecksum(name, options.requireChecksum, observer);
-      return { tag, platform, assetName: name, location: { url }, sha256: checksum?.sha256 ?? null };
+      return {
+        tag,
+        platform,
+        assetName: name,
+        location: { url },
+        sha256: checksum?.sha256 ?? null,
+        apiRateLimited: true,
+      };
     }
   }
   observer.releaseResolved(tag, target.platform);

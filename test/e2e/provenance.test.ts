@@ -319,6 +319,31 @@ describe("no attestation published", () => {
   });
 });
 
+describe("GitHub's API rate-limited, the release found on its pages", () => {
+  it("auto: no second API call, a warning, recorded as unchecked; require: exit 3 naming the token variables", async () => {
+    const asset = publishRelease(server, "v0.7.0");
+    const sums = `${sha256(asset.data)}  ${asset.name}\n`;
+    server.publish("v0.7.0", [asset, { name: "SHA256SUMS", data: Buffer.from(sums) }]);
+    server.attestations.set(sha256(asset.data), [{ bundle: attestation(sha256(asset.data)) }]);
+    server.fault("/repos/", { kind: "status", status: 403, headers: { "x-ratelimit-remaining": "0" } }, 100);
+    const run = await install();
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(
+      server.requests.filter((r) => r.path.startsWith("/repos/")).length,
+      1,
+      "one API call, then none",
+    );
+    assert.match(
+      run.stderr,
+      /warning: Could not check where the release was built \(attestations are listed by GitHub's API, which is rate-limited/,
+    );
+    assert.equal(((await receipt()).provenance as { status: string }).status, "unchecked");
+    const required = await install(["--provenance", "require", "--force"]);
+    assert.equal(required.code, 3, required.stderr);
+    assert.match(required.stderr, /hint: Set GITHUB_TOKEN or GH_TOKEN/);
+  });
+});
+
 describe("attestations logged in Rekor v2, which @sigstore/verify 3.1.1 cannot check", () => {
   it("auto: installs with a warning that says so, recorded as unchecked; require: exit 4", async () => {
     publishAttested((digest) => [{ bundle: attestation(digest, { rekorV2: true }) }]);
