@@ -128,6 +128,11 @@ const REFUSED: [string, (digest: string) => object, RegExp][] = [
     /not https:\/\/github/,
   ],
   [
+    "a SAN that carries a terminal escape: shown escaped",
+    (d) => attestation(d, { san: `${SIGNER}\u001b[2J` }),
+    /v0\.7\.0\\u001b\[2J, not https/,
+  ],
+  [
     "another OIDC issuer",
     (d) => attestation(d, { issuer: "https://token.actions.example.com" }),
     /issued by https:\/\/token\.actions\.example\.com/,
@@ -179,6 +184,7 @@ describe("an attestation that does not vouch for the asset: exit 4, the earlier 
       assert.match(run.stderr, said);
       assert.match(run.stderr, /Nothing was installed\./);
       assert.match(run.stderr, /hint: /);
+      assert.doesNotMatch(run.stderr, /\u001b/, "no raw escape from the certificate reaches the terminal");
       assert.deepEqual(diffTrees(before, await snapshotTree(home)), []);
     });
   }
