@@ -526,7 +526,9 @@ export async function parseCommandLine(typed: string[], context: CliContext): Pr
 
   addOutputOptions(
     addReleaseOptions(
-      program.command("status").description("show the installed version, PATH and telemetry state"),
+      program
+        .command("status")
+        .description("show the installed version, whether it starts, its provenance, PATH and telemetry"),
     ),
   )
     .option("--offline", "do not look up the latest release")
