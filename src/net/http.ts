@@ -395,7 +395,7 @@ export interface Document {
  * except those `accepted` (a 304 to a conditional request, a 404 for an optional file).
  */
 /** A release listing is tens of KB and a checksum list less: a server's flood stops here. */
-const MAX_DOCUMENT_BYTES = 4 * 1024 ** 2;
+export const MAX_DOCUMENT_BYTES = 4 * 1024 ** 2;
 /** A document must have arrived within this many --timeouts: a server that trickles it ends too. */
 const DOCUMENT_DEADLINE_TIMEOUTS = 2;
 

@@ -7,6 +7,7 @@ import { InstallError } from "../errors.js";
 import { readRegularFile } from "../fs-atomic.js";
 import type { HttpClient } from "../net/http.js";
 import type { ProvenanceOptions, ReleaseOptions } from "../options.js";
+import { RATE_LIMIT_HINT } from "../release/github.js";
 import type { Source } from "../release/resolve.js";
 import { type Attestation, attestationsBesideArchive, fetchAttestations } from "./fetch.js";
 import { expectedSigner } from "./policy.js";
@@ -70,7 +71,7 @@ export async function decideProvenance(
     throw new InstallError(
       "network",
       `Cannot check where ${source.assetName} was built: ${reason}, and --provenance require asks for it.`,
-      "Set GITHUB_TOKEN or GH_TOKEN to a GitHub token to raise the limit, or wait and retry.",
+      RATE_LIMIT_HINT,
     );
   }
   // Said on screen only while there is something to wait for or to verify: the lookup usually

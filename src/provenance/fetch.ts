@@ -3,29 +3,16 @@
 // --archive. Every read is bounded like the release lookup's documents.
 import { InstallError } from "../errors.js";
 import { readRegularFile } from "../fs-atomic.js";
-import { fetchDocument, type HttpClient, HttpStatusError } from "../net/http.js";
+import { fetchDocument, type HttpClient, HttpStatusError, MAX_DOCUMENT_BYTES } from "../net/http.js";
 import { checkUrlAllowed } from "../net/url-policy.js";
-import { jsonDepth, rateLimitOrAuthError } from "../release/github.js";
+import { parseBoundedJson, rateLimitOrAuthError } from "../release/github.js";
 import { decodeSnappy, SnappyError } from "./snappy.js";
 
 /** A bundle to verify, or why one listed attestation could not be read (a verification failure). */
 export type Attestation = { bundle: unknown } | { unreadable: string };
 
-/** A Sigstore bundle is a few KB; the same bound as any document the installer reads. */
-const MAX_BUNDLE_BYTES = 4 * 1024 ** 2;
-/** A bundle nests about ten levels; a deeper one costs memory and time for nothing. */
-const MAX_JSON_DEPTH = 32;
 /** One page of the API's answer; a release asset has one or two attestations. */
 const PER_PAGE = 30;
-
-function parseJson(text: string): unknown {
-  if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
 
 /** The attestations the API lists for `sha256` in `repo`; empty when it has none (404). */
 export async function fetchAttestations(
@@ -57,7 +44,7 @@ export async function fetchAttestations(
       )
     );
   }
-  const listed = (parseJson(text) as { attestations?: unknown } | undefined)?.attestations;
+  const listed = (parseBoundedJson(text) as { attestations?: unknown } | undefined)?.attestations;
   if (!Array.isArray(listed)) {
     throw new InstallError(
       "network",
@@ -91,7 +78,7 @@ async function fetchBundle(client: HttpClient, bundleUrl: string): Promise<Attes
     accept: "application/octet-stream",
   });
   try {
-    const bundle = parseJson(decodeSnappy(bytes, MAX_BUNDLE_BYTES).toString("utf8"));
+    const bundle = parseBoundedJson(decodeSnappy(bytes, MAX_DOCUMENT_BYTES).toString("utf8"));
     return bundle && typeof bundle === "object"
       ? { bundle }
       : { unreadable: `its bundle from ${url.host} is not JSON` };
@@ -109,19 +96,19 @@ export async function attestationsBesideArchive(archive: string): Promise<Attest
   const file = `${archive}.sigstore.json`;
   let text: string | null;
   try {
-    text = await readRegularFile(file, MAX_BUNDLE_BYTES);
+    text = await readRegularFile(file, MAX_DOCUMENT_BYTES);
   } catch (error) {
     return [{ unreadable: `${file} could not be read: ${(error as Error).message}` }];
   }
   if (text === null) return null;
-  const whole = parseJson(text);
+  const whole = parseBoundedJson(text);
   const values =
     whole !== undefined
       ? [whole]
       : text
           .split("\n")
           .filter((line) => line.trim())
-          .map(parseJson);
+          .map(parseBoundedJson);
   return values.map((bundle) =>
     bundle && typeof bundle === "object" ? { bundle } : { unreadable: `${file} is not a Sigstore bundle` },
   );

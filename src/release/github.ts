@@ -46,11 +46,11 @@ function isAsset(value: unknown): value is ReleaseAsset {
   return typeof asset?.name === "string" && typeof asset.browser_download_url === "string";
 }
 
-/** A release is a few levels deep; JSON nested deeper costs memory and time for nothing. */
+/** A release or a Sigstore bundle is a few levels deep; JSON nested deeper costs memory and time for nothing. */
 const MAX_JSON_DEPTH = 32;
 
 /** How deep `text`'s arrays and objects nest, counted outside strings, stopping past `limit`. */
-export function jsonDepth(text: string, limit: number): number {
+function jsonDepth(text: string, limit: number): number {
   let depth = 0;
   let deepest = 0;
   let inString = false;
@@ -66,14 +66,18 @@ export function jsonDepth(text: string, limit: number): number {
   return deepest;
 }
 
-function parseRelease(text: string, source: string): Release {
-  let value: unknown;
+/** A server's JSON, or undefined when it is not JSON or nests deeper than any answer of GitHub's. */
+export function parseBoundedJson(text: string): unknown {
+  if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) return undefined;
   try {
-    value = jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH ? null : JSON.parse(text);
+    return JSON.parse(text);
   } catch {
-    value = null;
+    return undefined;
   }
-  const release = value as { tag_name?: unknown; assets?: unknown } | null;
+}
+
+function parseRelease(text: string, source: string): Release {
+  const release = parseBoundedJson(text) as { tag_name?: unknown; assets?: unknown } | null | undefined;
   if (!release || typeof release.tag_name !== "string" || !Array.isArray(release.assets)) {
     throw new InstallError(
       "network",
@@ -92,6 +96,10 @@ function parseRelease(text: string, source: string): Release {
   }
   return { tag_name: tag, assets: release.assets.filter(isAsset) };
 }
+
+/** What to do about GitHub's rate limit, wherever it stops a request. */
+export const RATE_LIMIT_HINT =
+  "Set GITHUB_TOKEN or GH_TOKEN to a GitHub token to raise the limit, or wait and retry.";
 
 /** The API's rate limit answered and no token was set: github.com's release pages still work. */
 export class RateLimitedError extends InstallError {}
@@ -177,7 +185,7 @@ export function rateLimitOrAuthError(error: HttpStatusError, withToken: boolean)
     return new (withToken ? InstallError : RateLimitedError)(
       "network",
       `GitHub API rate limit exceeded (HTTP ${statusCode}).${when}`,
-      "Set GITHUB_TOKEN or GH_TOKEN to a GitHub token to raise the limit, or wait and retry.",
+      RATE_LIMIT_HINT,
     );
   }
   if (statusCode === 401 || statusCode === 403) {
